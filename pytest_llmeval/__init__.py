@@ -1,0 +1,37 @@
+"""pytest-llmeval: LLM evals as ordinary pytest tests.
+
+::
+
+    import pytest
+    from pytest_llmeval import graders
+
+    @pytest.mark.llmeval(samples=5, threshold=0.8, model="gpt-4.1-mini")
+    def test_refund(llm):
+        llm.ask("How long do I have to get a refund?").check(
+            graders.string_check(reference="30 days", operation="ilike"))
+
+Feature files use the step library instead (see docs/steps.md). Everything importable
+from this module is public; the underscored modules are free to change.
+"""
+
+from __future__ import annotations
+
+from . import graders
+from ._llm import LLM, Answer
+from ._records import EvalRecord, GradeRecord, RunReport, SampleRecord
+from .graders import Grade, Sample
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "LLM",
+    "Answer",
+    "EvalRecord",
+    "Grade",
+    "GradeRecord",
+    "RunReport",
+    "Sample",
+    "SampleRecord",
+    "__version__",
+    "graders",
+]

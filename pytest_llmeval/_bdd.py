@@ -1,0 +1,250 @@
+"""pytest-bdd integration: tags, dataset rows, the per-scenario case, and clear step errors.
+
+The only use of pytest-bdd's private API is :func:`scenario_template` (the registry from
+a scenario test function to its template); it is isolated here and the supported
+pytest-bdd range is pinned in ``pyproject.toml``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import pytest
+
+from ._case import CaseSpec, error_record, failure_text
+from ._dataset import DatasetError, DatasetRow, load_dataset, row_hash
+from ._options import Settings, parse_samples, parse_threshold
+from ._records import EvalRecord
+from ._session import RECORD_KEY, run_case, state_of
+
+if TYPE_CHECKING:
+    from pytest_bdd.parser import Feature, Scenario, ScenarioTemplate, Step
+
+ROW_FIXTURE = "_llmeval_row"
+TAG_PREFIXES = ("samples:", "threshold:", "model:", "dataset:", "target:")
+
+
+def scenario_template(function: object) -> ScenarioTemplate | None:
+    """The Gherkin template behind a scenario test function, or None for other tests."""
+    from pytest_bdd.scenario import scenario_wrapper_template_registry
+
+    try:
+        return scenario_wrapper_template_registry.get(function)  # type: ignore[call-overload, no-any-return]
+    except TypeError:  # not weak-referenceable: certainly not a scenario
+        return None
+
+
+def apply_tag(tag: str, function: Callable[..., object]) -> bool | None:
+    """Keep our tags from becoming unknown pytest marks; a dataset tag needs the row fixture."""
+    if not tag.startswith(TAG_PREFIXES):
+        return None
+    if tag.startswith("dataset:"):
+        pytest.mark.usefixtures(ROW_FIXTURE)(function)
+    return True
+
+
+@dataclass(frozen=True)
+class Tags:
+    """Our tags of one scenario, scenario-level over feature-level, already checked."""
+
+    samples: int | None = None
+    threshold: float | None = None
+    model: str | None = None
+    dataset: str | None = None
+    target: str | None = None
+
+
+def read_tags(template: ScenarioTemplate) -> Tags:
+    """Parse the tags, failing collection with the feature file, line and tag on a bad value."""
+    feature = template.feature
+    scenario_tags = set(template.tags) | (template.rule.tags if template.rule else set())
+    values: dict[str, Any] = {}
+    for level in (feature.tags, scenario_tags):  # later level wins
+        for tag in sorted(level):
+            name, _, value = tag.partition(":")
+            if f"{name}:" not in TAG_PREFIXES:
+                continue
+            where = f"{feature.filename}:{template.line_number}: scenario {template.name!r}: tag @{tag}"
+            if not value.strip():
+                _collect_error(f"{where}: the tag needs a value, e.g. @{name}:...")
+            try:
+                if name == "samples":
+                    values[name] = parse_samples(value)
+                elif name == "threshold":
+                    values[name] = parse_threshold(value)
+                else:
+                    values[name] = value
+            except ValueError as exc:
+                _collect_error(f"{where}: {exc}")
+    return Tags(**values)
+
+
+def dataset_params(path: Path, where: str) -> list[Any]:
+    """One ``pytest.param`` per dataset row, with the case id as the test id."""
+    try:
+        rows = load_dataset(path)
+    except DatasetError as exc:
+        _collect_error(f"{where}: {exc}")
+    return [pytest.param(row, id=row.case_id) for row in rows]
+
+
+def generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Parametrize scenarios tagged ``@dataset:`` (paths relative to the feature file)."""
+    template = scenario_template(metafunc.function)
+    if template is None:
+        return
+    tags = read_tags(template)
+    if tags.dataset is None:
+        return
+    feature_dir = Path(template.feature.filename).parent
+    where = f"{template.feature.filename}:{template.line_number}: @dataset:{tags.dataset}"
+    metafunc.parametrize(ROW_FIXTURE, dataset_params(feature_dir / tags.dataset, where))
+
+
+def _collect_error(message: str) -> NoReturn:
+    __tracebackhide__ = True
+    pytest.fail(message, pytrace=False)
+
+
+# ---- the case behind one running scenario -------------------------------------------------
+
+
+@dataclass
+class ScenarioCase:
+    """The case a scenario builds as its steps run; finished after the last step."""
+
+    spec: CaseSpec
+    feature_file: Path
+    request: pytest.FixtureRequest
+    step: Step | None = None
+    used: bool = False
+    """True once one of the plugin's steps ran: other BDD scenarios are left alone."""
+    aborted: str | None = None
+    step_model: str | None = None
+    tags: Tags = field(default_factory=Tags)
+
+    def where(self) -> str:
+        if self.step is None:
+            return str(self.feature_file)
+        return f"{self.feature_file}:{self.step.line_number}: {self.step.keyword} {self.step.name}"
+
+    def fail(self, message: str) -> NoReturn:
+        """Stop the scenario with one line that names the feature file, line and step."""
+        __tracebackhide__ = True
+        full = f"{self.where()}: {message}"
+        self.aborted = full
+        pytest.fail(full, pytrace=False)
+
+
+CASE_KEY = pytest.StashKey[ScenarioCase]()
+
+
+def start_scenario(request: pytest.FixtureRequest, feature: Feature, scenario: Scenario) -> None:
+    """Prepare the case for a scenario (cheap: nothing is sent until the scenario ends)."""
+    item = request.node
+    template = scenario_template(getattr(item, "obj", None))
+    tags = read_tags(template) if template is not None else Tags()
+    settings = state_of(request.config).settings
+    row: dict[str, Any] = {}
+    row_id = None
+    callspec = getattr(item, "callspec", None)
+    params = callspec.params if callspec is not None else {}
+    example = params.get("_pytest_bdd_example")
+    if isinstance(example, dict) and example:
+        row.update(example)
+        row_id = str(example["id"]) if example.get("id") else row_hash(example)
+    dataset_row = params.get(ROW_FIXTURE)
+    if isinstance(dataset_row, DatasetRow):
+        row.update(dataset_row.row)
+        row_id = dataset_row.case_id if row_id is None else f"{row_id}/{dataset_row.case_id}"
+    feature_file = Path(feature.filename)
+    spec = CaseSpec(
+        case_id=scenario.name if row_id is None else f"{scenario.name}[{row_id}]",
+        nodeid=item.nodeid,
+        group=_relative(feature_file, request.config.rootpath),
+        base_dir=feature_file.parent,
+        row=row,
+        samples=tags.samples or settings.samples,
+        threshold=tags.threshold if tags.threshold is not None else settings.threshold,
+        target=tags.target,
+    )
+    item.stash[CASE_KEY] = ScenarioCase(spec=spec, feature_file=Path(spec.group), request=request, tags=tags)
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def current_case(request: pytest.FixtureRequest) -> ScenarioCase:
+    case: ScenarioCase | None = request.node.stash.get(CASE_KEY, None)
+    if case is None:
+        raise RuntimeError("pytest-llmeval steps run only inside a pytest-bdd scenario")
+    case.used = True
+    return case
+
+
+def before_step(request: pytest.FixtureRequest, step: Step) -> None:
+    case = request.node.stash.get(CASE_KEY, None)
+    if case is not None:
+        case.step = step
+
+
+def step_error(request: pytest.FixtureRequest, exception: BaseException) -> None:
+    case = request.node.stash.get(CASE_KEY, None)
+    if case is not None and case.aborted is None:
+        first = str(exception).strip().splitlines()[0] if str(exception).strip() else type(exception).__name__
+        case.aborted = f"{case.where()}: {first}"
+
+
+def finish_scenario(request: pytest.FixtureRequest) -> None:
+    """After the last step: run the case, keep its record, fail the test on fail or error."""
+    __tracebackhide__ = True
+    case = request.node.stash.get(CASE_KEY, None)
+    if case is None or not case.used:
+        return
+    state = state_of(request.config)
+    spec = case.spec
+    spec.model = resolve_model(state.settings, case.step_model, case.tags.model)
+    record: EvalRecord
+    if case.aborted is not None:
+        request.node.stash[RECORD_KEY] = error_record(spec, case.aborted)
+        return  # the step's own error is already on its way to the report
+    targets = request.getfixturevalue("llmeval_targets") if spec.target is not None else None
+    record = run_case(state, spec, targets)
+    request.node.stash[RECORD_KEY] = record
+    if record.verdict != "pass":
+        pytest.fail(failure_text(record), pytrace=False)
+
+
+def resolve_model(settings: Settings, *specific: str | None) -> str | None:
+    """CLI override, else the most specific of step/tag/marker, else the ini default."""
+    if settings.model_override:
+        return settings.model_override
+    return next((m for m in specific if m), settings.default_model)
+
+
+# ---- unknown steps ------------------------------------------------------------------------
+
+_QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"')
+
+
+def step_not_found(step: Step, scenario: Scenario, phrases: list[str]) -> NoReturn:
+    """Replace pytest-bdd's lookup error with one that lists our closest phrases."""
+    __tracebackhide__ = True
+    wanted = _QUOTED.sub('"x"', step.name)
+    shapes = {_QUOTED.sub('"x"', p): p for p in phrases}
+    close = difflib.get_close_matches(wanted, list(shapes), n=3, cutoff=0.4)
+    hint = "".join(f"\n    {step.type.capitalize()} {shapes[c]}" for c in close)
+    where = f"{scenario.feature.rel_filename}:{step.line_number}"
+    message = f"{where}: unknown step: {step.keyword} {step.name} (scenario {scenario.name!r})"
+    message += f"\n  closest phrases in pytest-llmeval's step library:{hint}" if close else ""
+    message += "\n  (all phrases: see docs/steps.md, or define your own step with pytest_bdd.given/when/then)"
+    pytest.fail(message, pytrace=False)

@@ -1,0 +1,198 @@
+"""The response cache: one JSON file per answer, keyed by what changes the answer.
+
+The key covers endpoint kind, base URL host, model, messages, response format, sampling
+parameters, the sample's index and a format version — never headers, keys or org ids,
+so an entry recorded by one person replays for another. Writes go to a temporary file
+that is renamed into place, so several xdist workers may write at once and a crash
+never leaves half an entry::
+
+    cache = ResponseCache(Path(".llmeval-cache"), CacheMode.RECORD)
+    entry = cache.get(key)                  # None on a miss or a damaged entry
+    cache.put(key, material, generation)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import hashlib
+import json
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from ._options import CacheMode
+from ._request import ChatRequest, Generation, Usage
+
+FORMAT_VERSION = 1
+
+
+def key_material(request: ChatRequest, base_url: str) -> dict[str, Any]:
+    """Everything that can change an answer, and nothing else."""
+    parts = urlsplit(base_url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return {
+        "format": FORMAT_VERSION,
+        "endpoint": "chat.completions",
+        "host": host,
+        "model": request.model,
+        "messages": [dict(m) for m in request.messages],
+        "response_format": dict(request.response_format) if request.response_format else None,
+        "params": dict(sorted(request.params.items())),
+        "sample": request.sample_index,
+    }
+
+
+def cache_key(material: dict[str, Any]) -> str:
+    canonical = json.dumps(material, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class CacheDirError(Exception):
+    """The cache folder cannot be created or written."""
+
+
+@dataclass(frozen=True)
+class Nearest:
+    """The stored entry most like a request that missed, for a replay-miss message."""
+
+    path: Path
+    differences: list[str]
+
+
+class ResponseCache:
+    """Reads and writes answers under ``root`` according to ``mode``."""
+
+    def __init__(self, root: Path, mode: CacheMode) -> None:
+        self.root = root
+        self.mode = mode
+        self.damaged: list[str] = []
+        """One line per damaged entry met this run (reported at the end)."""
+
+    @property
+    def reads(self) -> bool:
+        return self.mode in (CacheMode.RECORD, CacheMode.REPLAY)
+
+    @property
+    def writes(self) -> bool:
+        return self.mode in (CacheMode.RECORD, CacheMode.REFRESH)
+
+    def check_writable(self) -> None:
+        """Fail before any request is sent if answers could not be stored."""
+        if not self.writes:
+            return
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            fd, probe = tempfile.mkstemp(dir=self.root, prefix=".probe-")
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as exc:
+            raise CacheDirError(f"cannot write to the cache folder {self.root}: {exc.strerror or exc}") from None
+
+    def path_for(self, key: str) -> Path:
+        return self.root / key[:2] / f"{key}.json"
+
+    def get(self, key: str) -> Generation | None:
+        """The stored answer, or None on a miss; a damaged entry is noted and treated as a miss."""
+        if not self.reads:
+            return None
+        path = self.path_for(key)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            response = data["response"]
+            usage = response.get("usage") or {}
+            return Generation(
+                text=str(response["text"]),
+                usage=Usage(int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0))),
+                latency=float(response.get("latency", 0.0)),
+                cached=True,
+                finish_reason=response.get("finish_reason"),
+                response_model=response.get("model"),
+            )
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            self.damaged.append(f"{path}: {type(exc).__name__}: {exc}")
+            return None
+
+    def put(self, key: str, material: dict[str, Any], generation: Generation) -> None:
+        """Store an answer atomically. Errors and refusals are never stored."""
+        if not self.writes or generation.text is None:
+            return
+        entry = {
+            "format": FORMAT_VERSION,
+            "key": key,
+            "recorded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "request": material,
+            "response": {
+                "text": generation.text,
+                "finish_reason": generation.finish_reason,
+                "model": generation.response_model,
+                "latency": round(generation.latency, 4),
+                "usage": {
+                    "prompt_tokens": generation.usage.prompt_tokens,
+                    "completion_tokens": generation.usage.completion_tokens,
+                },
+            },
+        }
+        atomic_write_text(self.path_for(key), json.dumps(entry, indent=1, ensure_ascii=False, sort_keys=True))
+
+    def nearest(self, material: dict[str, Any], limit: int = 5000) -> Nearest | None:
+        """The stored entry whose request is most like ``material`` (scans at most ``limit``)."""
+        if not self.root.is_dir():
+            return None
+        wanted = json.dumps(material, sort_keys=True, ensure_ascii=False)
+        best: tuple[float, Path, dict[str, Any]] | None = None
+        for count, path in enumerate(self.root.glob("*/*.json")):
+            if count >= limit:
+                break
+            try:
+                stored = json.loads(path.read_text(encoding="utf-8"))["request"]
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+            if not isinstance(stored, dict):
+                continue
+            # Same model first: a nearest entry for another model rarely explains a miss.
+            bonus = 1.0 if stored.get("model") == material.get("model") else 0.0
+            ratio = difflib.SequenceMatcher(None, wanted, json.dumps(stored, sort_keys=True)).quick_ratio()
+            score = bonus + ratio
+            if best is None or score > best[0]:
+                best = (score, path, stored)
+        if best is None:
+            return None
+        return Nearest(path=best[1], differences=_differences(material, best[2]))
+
+
+def _differences(wanted: dict[str, Any], stored: dict[str, Any]) -> list[str]:
+    lines = []
+    for name in sorted(set(wanted) | set(stored)):
+        if wanted.get(name) != stored.get(name):
+            lines.append(f"{name}: wanted {_short(wanted.get(name))}, cached {_short(stored.get(name))}")
+    return lines
+
+
+def _short(value: Any, width: int = 120) -> str:
+    text = json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so readers see the old file or the new one, never a part."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise

@@ -1,0 +1,234 @@
+"""A case from its parts to its record: requests, grading, verdict and the failure table.
+
+Both front ends — the Gherkin steps and the ``llm`` fixture — fill a :class:`CaseSpec`
+and hand it here, so a case means the same thing whichever way it was written.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from ._records import EvalRecord, GradeRecord, SampleRecord, UsageRecord, Verdict
+from ._request import ChatRequest, Generation
+from .graders._base import Grade, Grader, make_sample
+
+
+class CaseSetupError(Exception):
+    """A case cannot be run as written (no model, unreadable prompt file...)."""
+
+
+@dataclass
+class CaseSpec:
+    """What defines one case, filled step by step (or by one ``llm.ask``)."""
+
+    case_id: str
+    nodeid: str
+    group: str
+    base_dir: Path
+    """Folder that relative paths in this case are resolved from."""
+    row: dict[str, Any] = field(default_factory=dict)
+    """The Examples row and/or dataset row (the graders' ``item``)."""
+    model: str | None = None
+    samples: int = 1
+    threshold: float = 1.0
+    system: str | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)
+    user: str | None = None
+    images: list[str] = field(default_factory=list)
+    """Data URLs of images attached to the user message."""
+    params: dict[str, Any] = field(default_factory=dict)
+    response_format: dict[str, Any] | None = None
+    target: str | None = None
+    graders: list[Grader] = field(default_factory=list)
+
+    def messages(self) -> tuple[dict[str, Any], ...]:
+        if self.user is None:
+            raise CaseSetupError("no user message: add a step 'When the user says \"...\"'")
+        messages: list[dict[str, Any]] = []
+        if self.system is not None:
+            messages.append({"role": "system", "content": self.system})
+        messages.extend(self.history)
+        if self.images:
+            parts: list[dict[str, Any]] = [{"type": "text", "text": self.user}]
+            parts.extend({"type": "image_url", "image_url": {"url": url}} for url in self.images)
+            messages.append({"role": "user", "content": parts})
+        else:
+            messages.append({"role": "user", "content": self.user})
+        return tuple(messages)
+
+    def requests(self) -> list[ChatRequest]:
+        """One request per sample; the sample index keeps their cache entries apart."""
+        if self.model is None:
+            raise CaseSetupError(
+                "no model: add 'Given the model \"...\"', a @model:NAME tag, the llmeval marker's model=, "
+                "--llmeval-model, or llmeval_model in the ini file"
+            )
+        messages = self.messages()
+        return [
+            ChatRequest(
+                model=self.model,
+                messages=messages,
+                params=dict(self.params),
+                response_format=self.response_format,
+                sample_index=index,
+            )
+            for index in range(self.samples)
+        ]
+
+
+def grade_sample(graders: Sequence[Grader], text: str, item: Mapping[str, Any]) -> list[Grade]:
+    """Run every grader; a grader that raises is an error grade, not a crash of the run."""
+    sample = make_sample(text)
+    grades = []
+    for grader in graders:
+        try:
+            grades.append(grader(sample, item))
+        except Exception as exc:
+            name = getattr(grader, "name", type(grader).__name__)
+            grades.append(Grade.errored(name, f"grader raised {type(exc).__name__}: {exc}"))
+    return grades
+
+
+def sample_record(index: int, generation: Generation, grades: Sequence[Grade]) -> SampleRecord:
+    usage = UsageRecord(
+        prompt_tokens=generation.usage.prompt_tokens,
+        completion_tokens=generation.usage.completion_tokens,
+        total_tokens=generation.usage.total_tokens,
+    )
+    grader_error = next((g.error for g in grades if g.error is not None), None)
+    outcome: Literal["pass", "fail", "error"]
+    if generation.error is not None:
+        outcome, error = "error", generation.error
+    elif grader_error is not None:
+        outcome, error = "error", grader_error
+    else:
+        outcome, error = ("pass" if all(g.passed for g in grades) else "fail"), None
+    return SampleRecord(
+        index=index,
+        outcome=outcome,
+        answer=generation.text,
+        error=error,
+        grades=[
+            GradeRecord(
+                grader=g.grader,
+                passed=g.passed,
+                score=g.score,
+                reason=g.reason,
+                error=g.error,
+                details=_jsonable(dict(g.details)),
+            )
+            for g in grades
+        ],
+        usage=usage,
+        latency_s=round(generation.latency, 4),
+        cached=generation.cached,
+        finish_reason=generation.finish_reason,
+    )
+
+
+def make_record(spec: CaseSpec, samples: Sequence[SampleRecord]) -> EvalRecord:
+    """Count, decide the verdict, total the usage."""
+    passes = sum(s.outcome == "pass" for s in samples)
+    failures = sum(s.outcome == "fail" for s in samples)
+    errors = sum(s.outcome == "error" for s in samples)
+    decided = passes + failures
+    pass_rate = passes / decided if decided else None
+    verdict: Verdict
+    reason = None
+    if pass_rate is None:
+        verdict = "error"
+        reason = "every sample errored: " + _first_error(samples)
+    else:
+        # isclose: 4/5 against a threshold of 0.8 must pass despite float rounding.
+        meets = pass_rate > spec.threshold or math.isclose(pass_rate, spec.threshold, abs_tol=1e-9)
+        verdict = "pass" if meets else "fail"
+    prompt = sum(s.usage.prompt_tokens for s in samples)
+    completion = sum(s.usage.completion_tokens for s in samples)
+    return EvalRecord(
+        case_id=spec.case_id,
+        nodeid=spec.nodeid,
+        group=spec.group,
+        model=spec.model or "",
+        samples=len(samples),
+        passes=passes,
+        failures=failures,
+        errors=errors,
+        pass_rate=pass_rate,
+        threshold=spec.threshold,
+        verdict=verdict,
+        reason=reason,
+        usage=UsageRecord(prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion),
+        latency_s=round(sum(s.latency_s for s in samples), 4),
+        cache_hits=sum(s.cached for s in samples),
+        sample_records=list(samples),
+    )
+
+
+def error_record(spec: CaseSpec, reason: str) -> EvalRecord:
+    """The record of a case that could not run at all (set-up error)."""
+    return EvalRecord(
+        case_id=spec.case_id,
+        nodeid=spec.nodeid,
+        group=spec.group,
+        model=spec.model or "",
+        samples=0,
+        passes=0,
+        failures=0,
+        errors=0,
+        pass_rate=None,
+        threshold=spec.threshold,
+        verdict="error",
+        reason=reason,
+        latency_s=0.0,
+        cache_hits=0,
+    )
+
+
+def _first_error(samples: Sequence[SampleRecord]) -> str:
+    return next((s.error for s in samples if s.error), "no samples")
+
+
+def failure_text(record: EvalRecord) -> str:
+    """The message a failing or errored case shows: the numbers, then one row per sample."""
+    head = f"case {record.case_id!r} on model {record.model!r}: "
+    if record.verdict == "error":
+        lines = [head + f"ERROR: {record.reason}"]
+    else:
+        rate = "n/a" if record.pass_rate is None else f"{record.pass_rate:.0%}"
+        lines = [
+            head + f"pass rate {record.passes}/{record.passes + record.failures} = {rate}, "
+            f"threshold {record.threshold:.0%} -> {record.verdict.upper()}"
+            + (f" ({record.errors} sample(s) errored, not counted)" if record.errors else "")
+        ]
+    for sample in record.sample_records:
+        lines.append(f"  sample {sample.index}: {sample.outcome.upper()}" + (" (cached)" if sample.cached else ""))
+        if sample.answer is not None:
+            lines.append(f"    answer: {_shorten(sample.answer, 300)}")
+        if sample.error is not None and not any(g.error for g in sample.grades):
+            for i, line in enumerate(sample.error.splitlines()):
+                lines.append(("    error: " if i == 0 else "      ") + line)
+        for grade in sample.grades:
+            if not grade.passed:
+                label = "error" if grade.error else "failed"
+                lines.append(f"    {label}: {grade.grader}: {grade.reason}")
+    return "\n".join(lines)
+
+
+def _shorten(text: str, width: int) -> str:
+    flat = repr(text)
+    return flat if len(flat) <= width else flat[: width - 4] + "...'"
+
+
+def _jsonable(value: Any) -> Any:
+    """Grade details must survive xdist's serializer and JSON: keep plain data, repr the rest."""
+    if value is None or isinstance(value, str | bool | int | float):
+        return value
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return repr(value)

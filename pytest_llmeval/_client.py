@@ -1,0 +1,126 @@
+"""The only module that imports ``openai``: turns a :class:`ChatRequest` into a :class:`Generation`.
+
+Every way a call can go wrong ends here as a ``Generation`` with an ``error`` reason,
+because an errored sample is counted apart from pass and fail, never as either.
+The SDK is checked, not trusted: a 200 can carry a non-JSON body, an HTML page (the SDK
+then returns a ``str``), no choices at all, or a refusal.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from typing import Any, cast
+
+from ._request import ChatRequest, Generation, Usage
+
+_KEY_LIKE = re.compile(r"\b(sk-[A-Za-z0-9_\-*]{6,})")
+
+
+class MissingAPIKeyError(Exception):
+    """A request would go to OpenAI but no API key is set."""
+
+
+MISSING_KEY_MESSAGE = (
+    "pytest-llmeval: a request must go to the model, but OPENAI_API_KEY is not set. Either\n"
+    "  - export OPENAI_API_KEY=... (your key is read from the environment and never written anywhere),\n"
+    "  - point the run at an OpenAI-compatible server: --llmeval-base-url http://127.0.0.1:11434/v1,\n"
+    "  - or run from the recorded answers only: --llmeval-cache replay"
+)
+
+
+def api_key_from_env() -> str | None:
+    return os.environ.get("OPENAI_API_KEY") or None
+
+
+def redact(text: str, key: str | None) -> str:
+    """Remove the API key (whole or masked, as OpenAI's 401 messages echo it) from a message."""
+    if key:
+        text = text.replace(key, "[redacted]")
+    return _KEY_LIKE.sub("[redacted]", text)
+
+
+class ModelClient:
+    """An ``AsyncOpenAI`` bound to the engine's event loop (one client per loop)."""
+
+    def __init__(self, base_url: str, *, base_url_is_custom: bool, timeout: float, max_retries: int) -> None:
+        self._key = api_key_from_env()
+        if self._key is None and not base_url_is_custom:
+            raise MissingAPIKeyError(MISSING_KEY_MESSAGE)
+        import openai  # here, not at plugin import: a run served from the cache never pays for it
+
+        self._client = openai.AsyncOpenAI(
+            # Local servers (Ollama, vLLM) ignore the key, but the SDK insists on one.
+            api_key=self._key or "no-key-needed",
+            base_url=base_url,
+            timeout=timeout,
+            max_retries=max_retries,
+        )
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+    async def chat(self, request: ChatRequest) -> Generation:
+        import openai
+
+        kwargs: dict[str, Any] = dict(request.params)
+        if request.response_format is not None:
+            kwargs["response_format"] = dict(request.response_format)
+        started = time.perf_counter()
+        try:
+            response: Any = await self._client.chat.completions.create(
+                model=request.model, messages=[cast(Any, dict(m)) for m in request.messages], **kwargs
+            )
+        except openai.APITimeoutError:
+            return self._failed("request timed out", started)
+        except openai.APIConnectionError as exc:
+            return self._failed(f"connection failed: {exc.__cause__ or exc}", started)
+        except openai.APIStatusError as exc:
+            return self._failed(f"HTTP {exc.status_code}: {_error_message(exc)}", started)
+        except json.JSONDecodeError as exc:
+            return self._failed(f"malformed response body (not JSON): {exc.msg}", started)
+        except openai.OpenAIError as exc:
+            return self._failed(f"{type(exc).__name__}: {exc}", started)
+        latency = time.perf_counter() - started
+        return _read_completion(response, latency, self._key)
+
+    def _failed(self, reason: str, started: float) -> Generation:
+        return Generation.failed(redact(reason, self._key), time.perf_counter() - started)
+
+
+def _error_message(exc: Any) -> str:
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and inner.get("message"):
+            return str(inner["message"])
+    return str(getattr(exc, "message", exc))
+
+
+def _read_completion(response: Any, latency: float, key: str | None) -> Generation:
+    """Check what the SDK returned; anything that is not a usable answer becomes an error."""
+    if isinstance(response, str) or not hasattr(response, "choices"):
+        shown = str(response)[:80]
+        return Generation.failed(f"malformed response: not a chat completion ({shown!r})", latency)
+    usage = Usage()
+    if response.usage is not None:
+        usage = Usage(response.usage.prompt_tokens or 0, response.usage.completion_tokens or 0)
+    if not response.choices:
+        return Generation(text=None, error="the server returned no choices", usage=usage, latency=latency)
+    choice = response.choices[0]
+    message = choice.message
+    refusal = getattr(message, "refusal", None)
+    if refusal:
+        return Generation(text=None, error=redact(f"the model refused: {refusal}", key), usage=usage, latency=latency)
+    if message.content is None:
+        reason = f"empty answer (finish_reason={choice.finish_reason})"
+        return Generation(text=None, error=reason, usage=usage, latency=latency)
+    return Generation(
+        text=message.content,
+        usage=usage,
+        latency=latency,
+        finish_reason=choice.finish_reason,
+        response_model=getattr(response, "model", None),
+    )

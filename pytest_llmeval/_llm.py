@@ -1,0 +1,215 @@
+"""The ``llm`` fixture: evals in plain pytest, without Gherkin.
+
+::
+
+    @pytest.mark.llmeval(samples=5, threshold=0.8, model="gpt-4.1-mini")
+    def test_refund(llm):
+        answer = llm.ask("How long do I have to get a refund?", system="You are a support bot.")
+        answer.check(graders.string_check(reference="30 days", operation="ilike"))
+
+``ask`` returns every sample's answer at once; ``check`` grades each sample with all the
+graders and fails the test, with a table of the samples, when the pass rate is below
+the threshold.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, overload
+
+import pytest
+
+from ._bdd import resolve_model
+from ._case import CaseSetupError, CaseSpec, failure_text, grade_sample, make_record, sample_record
+from ._dataset import DatasetRow
+from ._options import parse_samples, parse_threshold
+from ._records import EvalRecord, SampleRecord
+from ._request import Generation
+from ._session import RECORD_KEY, RunState, Target, _from_target, state_of
+from .graders._base import Grader, parse_json_answer
+
+_MARK_KEYS = {"samples", "threshold", "model", "parameters", "target"}
+
+
+class Answer(Sequence[str]):
+    """Every sample's answer to one ``llm.ask``; a sequence of texts (errored samples are '')."""
+
+    def __init__(self, llm: LLM, spec: CaseSpec, generations: list[Generation]) -> None:
+        self._llm = llm
+        self.spec = spec
+        self.generations = generations
+        """One per sample: text or error, usage, latency, cached."""
+
+    @property
+    def texts(self) -> list[str]:
+        return [g.text or "" for g in self.generations]
+
+    @property
+    def text(self) -> str:
+        """The first sample's text (the only one when samples=1)."""
+        return self.texts[0]
+
+    @property
+    def json(self) -> Any:
+        """The first sample parsed as JSON (fenced blocks accepted); ValueError if it is not JSON."""
+        ok, value, note = parse_json_answer(self.text)
+        if not ok:
+            raise ValueError(f"the answer is {note}: {self.text[:200]!r}")
+        return value
+
+    def __len__(self) -> int:
+        return len(self.generations)
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[str]: ...
+    def __getitem__(self, index: int | slice) -> str | Sequence[str]:
+        return self.texts[index]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.texts)
+
+    def __str__(self) -> str:
+        return self.text
+
+    def check(self, *checks: Grader) -> EvalRecord:
+        """Grade every sample with all ``checks``; fail the test when the case does not pass."""
+        __tracebackhide__ = True
+        self.spec.graders.extend(checks)
+        samples: list[SampleRecord] = [
+            sample_record(i, g, grade_sample(self.spec.graders, g.text, self.spec.row) if g.text is not None else [])
+            for i, g in enumerate(self.generations)
+        ]
+        record = make_record(self.spec, samples)
+        self._llm.record(record)
+        if record.verdict != "pass":
+            pytest.fail(failure_text(record), pytrace=False)
+        return record
+
+
+class LLM:
+    """Asks the model for the current test's case (see the module docstring)."""
+
+    def __init__(self, request: pytest.FixtureRequest, state: RunState) -> None:
+        self._request = request
+        self._state = state
+        item = request.node
+        marker = item.get_closest_marker("llmeval")
+        options: dict[str, Any] = dict(marker.kwargs) if marker else {}
+        unknown = set(options) - _MARK_KEYS
+        if unknown:
+            raise pytest.UsageError(
+                f"{item.nodeid}: unknown llmeval marker argument(s) {sorted(unknown)}; use {sorted(_MARK_KEYS)}"
+            )
+        try:
+            self.samples = parse_samples(str(options.get("samples", state.settings.samples)))
+            self.threshold = parse_threshold(str(options.get("threshold", state.settings.threshold)))
+        except ValueError as exc:
+            pytest.fail(f"{item.nodeid}: @pytest.mark.llmeval: {exc}", pytrace=False)
+        self.model = resolve_model(state.settings, options.get("model"))
+        self.parameters: dict[str, Any] = dict(options.get("parameters") or {})
+        self.target: str | None = options.get("target")
+        self.row: dict[str, Any] = {}
+        self.case_id = item.name
+        callspec = getattr(item, "callspec", None)
+        row = callspec.params.get("_llmeval_row") if callspec is not None else None
+        if isinstance(row, DatasetRow):
+            self.row = dict(row.row)
+            self.case_id = f"{getattr(item, 'originalname', item.name)}[{row.case_id}]"
+
+    def ask(
+        self,
+        prompt: str,
+        *,
+        system: str | None = None,
+        history: Sequence[Mapping[str, Any]] = (),
+        model: str | None = None,
+        samples: int | None = None,
+        response_format: Mapping[str, Any] | None = None,
+        **parameters: Any,
+    ) -> Answer:
+        """Send ``prompt`` (with ``system`` and earlier turns) once per sample; return all answers."""
+        __tracebackhide__ = True
+        item = self._request.node
+        path = Path(str(item.path))
+        spec = CaseSpec(
+            case_id=self.case_id,
+            nodeid=item.nodeid,
+            group=_relative(path, self._request.config.rootpath),
+            base_dir=path.parent,
+            row=self.row,
+            model=resolve_model(self._state.settings, model, self.model),
+            samples=parse_samples(str(samples)) if samples is not None else self.samples,
+            threshold=self.threshold,
+            system=system,
+            history=[dict(m) for m in history],
+            user=prompt,
+            params={**self.parameters, **parameters},
+            response_format=dict(response_format) if response_format is not None else None,
+            target=self.target,
+        )
+        try:
+            if spec.target is not None:
+                targets: Mapping[str, Target] = self._request.getfixturevalue("llmeval_targets")
+                generations = _from_target(spec, targets)
+            else:
+                generations = self._state.engine.generate(spec.requests())
+        except CaseSetupError as exc:
+            pytest.fail(f"{item.nodeid}: {exc}", pytrace=False)
+        except Exception as exc:
+            from ._client import MissingAPIKeyError
+
+            if isinstance(exc, MissingAPIKeyError):
+                pytest.exit(str(exc), returncode=pytest.ExitCode.USAGE_ERROR)
+            raise
+        answer = Answer(self, spec, generations)
+        # Until check() is called the case is recorded ungraded, so an errored request still shows.
+        self.record(make_record(spec, [sample_record(i, g, []) for i, g in enumerate(generations)]))
+        return answer
+
+    def record(self, record: EvalRecord) -> None:
+        self._request.node.stash[RECORD_KEY] = record
+
+
+def make_llm(request: pytest.FixtureRequest) -> LLM:
+    return LLM(request, state_of(request.config))
+
+
+def case_row(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """The dataset row of the current test (see the ``llmeval_dataset`` marker)."""
+    callspec = getattr(request.node, "callspec", None)
+    row = callspec.params.get("_llmeval_row") if callspec is not None else None
+    if not isinstance(row, DatasetRow):
+        pytest.fail(
+            f"{request.node.nodeid}: the 'case' fixture needs @pytest.mark.llmeval_dataset(\"path\")",
+            pytrace=False,
+        )
+    return dict(row.row)
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Parametrize tests marked ``llmeval_dataset`` (paths relative to the test module)."""
+    from ._bdd import ROW_FIXTURE, dataset_params
+
+    marker = metafunc.definition.get_closest_marker("llmeval_dataset")
+    if marker is None:
+        return
+    if not marker.args or not isinstance(marker.args[0], str | Path):
+        pytest.fail(f'{metafunc.definition.nodeid}: use @pytest.mark.llmeval_dataset("path")', pytrace=False)
+    if ROW_FIXTURE not in metafunc.fixturenames:
+        pytest.fail(
+            f"{metafunc.definition.nodeid}: @pytest.mark.llmeval_dataset needs the test to take the 'case' fixture",
+            pytrace=False,
+        )
+    path = Path(str(metafunc.definition.path)).parent / marker.args[0]
+    where = f"{metafunc.definition.nodeid}: llmeval_dataset({str(marker.args[0])!r})"
+    metafunc.parametrize(ROW_FIXTURE, dataset_params(path, where))

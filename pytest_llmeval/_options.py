@@ -1,0 +1,225 @@
+"""Every option of the plugin, declared once, resolved once into a frozen :class:`Settings`.
+
+Each option is a CLI flag ``--llmeval-NAME`` with an ini fallback ``llmeval_NAME``; the
+CLI wins. Values are checked here so a mistake is one ``pytest.UsageError`` naming the
+option, not a confusing failure in the middle of a run.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+
+T = TypeVar("T")
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+
+
+class CacheMode(enum.StrEnum):
+    """How the response cache is used (as vcrpy's record modes)."""
+
+    OFF = "off"
+    """Neither read nor write: every sample goes to the model."""
+    RECORD = "record"
+    """Read an entry when present, else call the model and store the answer."""
+    REPLAY = "replay"
+    """Read only; never touch the network. A miss is an error for that sample."""
+    REFRESH = "refresh"
+    """Call the model for every sample and overwrite what is stored."""
+
+    @classmethod
+    def parse(cls, value: str, source: str) -> CacheMode:
+        try:
+            return cls(value.strip().lower())
+        except ValueError:
+            valid = ", ".join(m.value for m in cls)
+            raise pytest.UsageError(f"{source}: unknown cache mode {value!r}; use one of: {valid}") from None
+
+
+REPORT_FORMATS = ("json", "md")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The run's configuration after CLI, ini and environment are merged and checked."""
+
+    model_override: str | None
+    """``--llmeval-model``: replaces every model named in steps, tags and markers."""
+    default_model: str | None
+    """``llmeval_model`` in the ini file: used when a case names no model."""
+    base_url: str
+    """Where requests go; ``--llmeval-base-url``, ini, ``OPENAI_BASE_URL``, or OpenAI's."""
+    base_url_is_custom: bool
+    """True when the user pointed the run at another server (no API key needed then)."""
+    samples: int
+    """Default number of samples per case."""
+    threshold: float
+    """Default pass-rate threshold per case, 0 to 1."""
+    timeout: float
+    """Seconds before one request is abandoned."""
+    max_retries: int
+    """Retries per request on 429, 5xx, timeouts and dropped connections."""
+    cache_mode: CacheMode
+    cache_dir: Path
+    reports: tuple[str, ...]
+    """Report formats to write at the end (``json``, ``md``)."""
+    report_dir: Path
+
+
+@dataclass(frozen=True)
+class _Option:
+    name: str
+    help: str
+    default: str | None
+    metavar: str = "VALUE"
+
+
+_OPTIONS = (
+    _Option("model", "model for every case, overriding steps, tags and markers", None, "MODEL"),
+    _Option("base-url", "OpenAI-compatible server URL (default: $OPENAI_BASE_URL or OpenAI)", None, "URL"),
+    _Option("samples", "default samples per case (default 1)", "1", "N"),
+    _Option("threshold", "default pass-rate threshold per case, 0-1 (default 1.0)", "1.0", "P"),
+    _Option("timeout", "seconds before a request is abandoned (default 60)", "60", "SECONDS"),
+    _Option("max-retries", "retries on 429, 5xx, timeouts, dropped connections (default 2)", "2", "N"),
+    _Option("cache", "response cache mode: off, record, replay, refresh (default record)", "record", "MODE"),
+    _Option("cache-dir", "response cache folder (default .llmeval-cache in the rootdir)", None, "DIR"),
+    _Option("report", "reports to write, comma-separated: json, md (default none)", "", "FORMATS"),
+    _Option("report-dir", "folder for reports (default llmeval-report in the rootdir)", None, "DIR"),
+)
+
+
+def add_options(parser: pytest.Parser) -> None:
+    """Declare every flag and its ini twin in one ``llmeval`` group."""
+    group = parser.getgroup("llmeval", "LLM evals (pytest-llmeval)")
+    for opt in _OPTIONS:
+        dest = "llmeval_" + opt.name.replace("-", "_")
+        group.addoption(f"--llmeval-{opt.name}", dest=dest, default=None, metavar=opt.metavar, help=opt.help)
+        parser.addini(dest, opt.help, default=opt.default)
+
+
+def resolve(config: pytest.Config) -> Settings:
+    """Merge CLI, ini and environment into :class:`Settings`; raise UsageError on bad values."""
+    raw = _Raw(config)
+    base_url_cli = raw.text("base-url")
+    base_url = base_url_cli or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
+    if not base_url.startswith(("http://", "https://")):
+        raise pytest.UsageError(f"{raw.source('base-url')}: expected an http(s) URL, got {base_url!r}")
+    cli_model = config.getoption("llmeval_model")
+    ini_model = config.getini("llmeval_model")
+    reports = tuple(sorted({f.strip().lower() for f in (raw.text("report") or "").split(",") if f.strip()}))
+    for fmt in reports:
+        if fmt not in REPORT_FORMATS:
+            raise pytest.UsageError(
+                f"{raw.source('report')}: unknown report format {fmt!r}; use: {', '.join(REPORT_FORMATS)}"
+            )
+    return Settings(
+        model_override=cli_model or None,
+        default_model=ini_model or None,
+        base_url=base_url.rstrip("/"),
+        base_url_is_custom=base_url.rstrip("/") != DEFAULT_BASE_URL,
+        samples=raw.parsed("samples", _positive_int),
+        threshold=raw.parsed("threshold", parse_threshold),
+        timeout=raw.parsed("timeout", _positive_float),
+        max_retries=raw.parsed("max-retries", _non_negative_int),
+        cache_mode=CacheMode.parse(raw.text("cache") or "record", raw.source("cache")),
+        cache_dir=raw.path("cache-dir", ".llmeval-cache"),
+        reports=reports,
+        report_dir=raw.path("report-dir", "llmeval-report"),
+    )
+
+
+class _Raw:
+    """Reads one option from the CLI, else the ini file, remembering which it came from."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+
+    def _dest(self, name: str) -> str:
+        return "llmeval_" + name.replace("-", "_")
+
+    def from_cli(self, name: str) -> bool:
+        return self.config.getoption(self._dest(name)) is not None
+
+    def source(self, name: str) -> str:
+        if self.from_cli(name):
+            return f"--llmeval-{name}"
+        where = f" in {self.config.inipath}" if self.config.inipath else ""
+        return f"ini option {self._dest(name)}{where}"
+
+    def text(self, name: str) -> str | None:
+        value = self.config.getoption(self._dest(name))
+        if value is None:
+            value = self.config.getini(self._dest(name))
+        return str(value) if value not in (None, "") else None
+
+    def parsed(self, name: str, parse: Callable[[str], T]) -> T:
+        value = self.text(name)
+        assert value is not None, f"option {name} has a default"
+        try:
+            return parse(value)
+        except ValueError as exc:
+            raise pytest.UsageError(f"{self.source(name)}: {exc}") from None
+
+    def path(self, name: str, default: str) -> Path:
+        value = self.text(name)
+        if value is None:
+            return self.config.rootpath / default
+        # A CLI path is relative to where pytest was started, an ini path to the ini file.
+        if self.from_cli(name):
+            base = Path(self.config.invocation_params.dir)
+        else:
+            base = self.config.inipath.parent if self.config.inipath else self.config.rootpath
+        return (base / value).resolve()
+
+
+def _positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise ValueError(f"expected a whole number >= 1, got {value!r}") from None
+    if number < 1:
+        raise ValueError(f"expected a whole number >= 1, got {value!r}")
+    return number
+
+
+def _non_negative_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise ValueError(f"expected a whole number >= 0, got {value!r}") from None
+    if number < 0:
+        raise ValueError(f"expected a whole number >= 0, got {value!r}")
+    return number
+
+
+def _positive_float(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise ValueError(f"expected a number of seconds > 0, got {value!r}") from None
+    if not number > 0 or number != number or number == float("inf"):
+        raise ValueError(f"expected a number of seconds > 0, got {value!r}")
+    return number
+
+
+def parse_threshold(value: str) -> float:
+    """A pass-rate threshold: a fraction 0 to 1, or a percentage such as ``80%``."""
+    text = value.strip()
+    try:
+        number = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        raise ValueError(f"expected a threshold between 0 and 1 (or 0%-100%), got {value!r}") from None
+    if not 0.0 <= number <= 1.0:
+        raise ValueError(f"expected a threshold between 0 and 1 (or 0%-100%), got {value!r}")
+    return number
+
+
+def parse_samples(value: str) -> int:
+    """A sample count as written in a tag or marker."""
+    return _positive_int(value)

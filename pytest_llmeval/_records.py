@@ -1,0 +1,97 @@
+"""The records a run produces; the JSON report's schema is generated from these models.
+
+A record is built on the worker that ran the test, travels to the controller on the
+``TestReport`` as plain JSON-able data (xdist serializes report attributes), and is
+aggregated there. ``llmeval-report.json`` is a :class:`RunReport`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Verdict = Literal["pass", "fail", "error"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class UsageRecord(_Model):
+    """Tokens as reported by the server (cached answers keep what was recorded)."""
+
+    prompt_tokens: int = Field(0, description="Input tokens.")
+    completion_tokens: int = Field(0, description="Output tokens.")
+    total_tokens: int = Field(0, description="prompt_tokens + completion_tokens.")
+
+
+class GradeRecord(_Model):
+    """One grader's verdict on one sample."""
+
+    grader: str = Field(description="Grader name, e.g. string_check or json_schema.")
+    passed: bool = Field(description="True when the sample met this grader's bar.")
+    score: float = Field(description="The grader's number (1.0/0.0 for plain checks).")
+    reason: str = Field(description="What was expected and what came, in one line.")
+    error: str | None = Field(None, description="Set when the grader could not decide.")
+    details: dict[str, Any] = Field(default_factory=dict, description="Extra data from the grader.")
+
+
+class SampleRecord(_Model):
+    """One sample of a case: the answer and its grades, or the error that replaced it."""
+
+    index: int = Field(description="0-based sample number; each is its own cache entry.")
+    outcome: Literal["pass", "fail", "error"] = Field(description="pass when every grader passed.")
+    answer: str | None = Field(description="The model's answer; None when the request errored.")
+    error: str | None = Field(None, description="Why the sample errored (request or grader).")
+    grades: list[GradeRecord] = Field(default_factory=list)
+    usage: UsageRecord = Field(default_factory=lambda: UsageRecord())
+    latency_s: float = Field(0.0, description="Request seconds (as recorded, for cached answers).")
+    cached: bool = Field(False, description="True when the answer came from the response cache.")
+    finish_reason: str | None = Field(None, description="The server's finish_reason.")
+
+
+class EvalRecord(_Model):
+    """One case: a scenario or test x row x model, run ``samples`` times."""
+
+    case_id: str = Field(description="Stable id: scenario or test name and the row's id.")
+    nodeid: str = Field(description="pytest node id of the test item.")
+    group: str = Field(description="Feature file or test module the case belongs to.")
+    model: str = Field(description="Model the samples were drawn from.")
+    samples: int = Field(description="Samples drawn.")
+    passes: int = Field(description="Samples where every grader passed.")
+    failures: int = Field(description="Samples where a grader failed.")
+    errors: int = Field(description="Samples that errored (request failed or a grader could not decide).")
+    pass_rate: float | None = Field(description="passes / (samples - errors); None when all errored.")
+    threshold: float = Field(description="Pass rate the case needs.")
+    verdict: Verdict = Field(description="pass, fail, or error (every sample errored, or set-up failed).")
+    reason: str | None = Field(None, description="Why the verdict is error, when it is.")
+    usage: UsageRecord = Field(default_factory=lambda: UsageRecord(), description="Tokens over all samples.")
+    latency_s: float = Field(0.0, description="Sum of the samples' request seconds.")
+    cache_hits: int = Field(0, description="Samples answered from the cache.")
+    sample_records: list[SampleRecord] = Field(default_factory=list, description="Every sample, in order.")
+
+
+class GroupSummary(_Model):
+    """Totals for one feature file or test module."""
+
+    group: str
+    cases: int
+    passed: int = Field(description="Cases whose verdict is pass.")
+    failed: int
+    errored: int
+    pass_rate: float | None = Field(description="Passed cases / decided cases (pass + fail).")
+    samples: int
+    sample_errors: int
+    cache_hits: int
+    tokens: int
+
+
+class RunReport(_Model):
+    """The JSON report: every case, per group and overall totals."""
+
+    plugin_version: str
+    created_at: str = Field(description="UTC time the report was written, ISO 8601.")
+    overall: GroupSummary
+    groups: list[GroupSummary]
+    cases: list[EvalRecord]

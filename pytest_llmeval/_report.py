@@ -1,0 +1,145 @@
+"""Aggregating records and writing what a person or a CI job reads at the end of a run.
+
+Only the controller calls these (under xdist the workers' records arrive on their test
+reports), so the terminal section and the files are written once.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import pytest
+
+from ._cache import atomic_write_text
+from ._records import EvalRecord, GroupSummary, RunReport
+from ._session import state_of
+
+
+def summarize(group: str, records: Sequence[EvalRecord]) -> GroupSummary:
+    passed = sum(r.verdict == "pass" for r in records)
+    failed = sum(r.verdict == "fail" for r in records)
+    return GroupSummary(
+        group=group,
+        cases=len(records),
+        passed=passed,
+        failed=failed,
+        errored=sum(r.verdict == "error" for r in records),
+        pass_rate=passed / (passed + failed) if passed + failed else None,
+        samples=sum(r.samples for r in records),
+        sample_errors=sum(r.errors for r in records),
+        cache_hits=sum(r.cache_hits for r in records),
+        tokens=sum(r.usage.total_tokens for r in records),
+    )
+
+
+def build_report(records: Iterable[EvalRecord], version: str) -> RunReport:
+    ordered = sorted(records, key=lambda r: (r.group, r.nodeid))
+    groups: dict[str, list[EvalRecord]] = {}
+    for record in ordered:
+        groups.setdefault(record.group, []).append(record)
+    return RunReport(
+        plugin_version=version,
+        created_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        overall=summarize("overall", ordered),
+        groups=[summarize(name, rs) for name, rs in groups.items()],
+        cases=ordered,
+    )
+
+
+def terminal_lines(report: RunReport, damaged: Sequence[str]) -> list[str]:
+    """The table under the ``llmeval`` heading: one row per group, then the overall row."""
+    rows = [*report.groups, report.overall]
+    width = max(len(g.group) for g in rows)
+    header = f"{'':<{width}}  {'pass rate':>15}  {'cases':>5}  {'fail':>4}  {'error':>5}  "
+    header += f"{'samples':>7}  {'errors':>6}  {'cached':>6}  {'tokens':>8}"
+    lines = [header]
+    for group in rows:
+        if group is report.overall:
+            lines.append("-" * len(header))
+        rate = "n/a" if group.pass_rate is None else f"{group.pass_rate:.1%}"
+        decided = group.passed + group.failed
+        lines.append(
+            f"{group.group:<{width}}  {f'{group.passed}/{decided} {rate}':>15}  {group.cases:>5}  "
+            f"{group.failed:>4}  {group.errored:>5}  {group.samples:>7}  {group.sample_errors:>6}  "
+            f"{group.cache_hits:>6}  {group.tokens:>8}"
+        )
+    for line in damaged:
+        lines.append(f"damaged cache entry ignored: {line}")
+    return lines
+
+
+def write_reports(report: RunReport, formats: Sequence[str], directory: Path) -> list[Path]:
+    """Write each requested format atomically; return the paths written."""
+    written = []
+    for fmt in formats:
+        path = directory / f"llmeval-report.{fmt}"
+        text = report.model_dump_json(indent=2) if fmt == "json" else markdown(report)
+        atomic_write_text(path, text + "\n")
+        written.append(path)
+    return written
+
+
+def markdown(report: RunReport) -> str:
+    """A Markdown summary for CI job summaries and PR comments."""
+    lines = [
+        "# LLM eval results",
+        "",
+        "| group | pass rate | cases | failed | errored | samples | cache hits | tokens |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for g in [*report.groups, report.overall]:
+        rate = "n/a" if g.pass_rate is None else f"{g.pass_rate:.1%}"
+        lines.append(
+            f"| {g.group} | {g.passed}/{g.passed + g.failed} ({rate}) | {g.cases} | {g.failed} | "
+            f"{g.errored} | {g.samples} | {g.cache_hits} | {g.tokens} |"
+        )
+    bad = [r for r in report.cases if r.verdict != "pass"]
+    if bad:
+        lines += ["", "## Cases that did not pass", "", "| case | model | verdict | passes | reason |"]
+        lines.append("|---|---|---|---|---|")
+        for r in bad:
+            reason = r.reason.splitlines()[0].replace("|", "/") if r.reason else ""
+            lines.append(f"| `{r.case_id}` | {r.model} | {r.verdict} | {r.passes}/{r.samples} | {reason} |")
+    return "\n".join(lines)
+
+
+class Collector:
+    """Controller-side plugin: gathers records from test reports, prints and writes at the end."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.records: dict[str, EvalRecord] = {}
+        self.written: list[Path] = []
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        data = getattr(report, "llmeval_record", None)
+        if data is not None:
+            # Keyed by node id: a rerun plugin's second attempt replaces the first.
+            self.records[report.nodeid] = EvalRecord.model_validate(data)
+
+    def report(self) -> RunReport:
+        from . import __version__
+
+        return build_report(self.records.values(), __version__)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        state = state_of(self.config)
+        if self.records and state.settings.reports:
+            self.written = write_reports(self.report(), state.settings.reports, state.settings.report_dir)
+
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        state = state_of(self.config)
+        if not self.records and not state.cache.damaged:
+            return
+        terminalreporter.section("llmeval")
+        if self.records:
+            for line in terminal_lines(self.report(), state.cache.damaged):
+                terminalreporter.write_line(line)
+        else:
+            for line in state.cache.damaged:
+                terminalreporter.write_line(f"damaged cache entry ignored: {line}")
+        for path in self.written:
+            terminalreporter.write_line(f"report written: {path}")

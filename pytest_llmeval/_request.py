@@ -1,0 +1,71 @@
+"""What is sent to a model and what comes back, free of any SDK type.
+
+Keeping these plain lets the cache, the planner and the reports work without importing
+``openai`` (only :mod:`pytest_llmeval._client` does).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    """One Chat Completions call: one sample of one case."""
+
+    model: str
+    """Model name as given (``ft:`` names are used verbatim)."""
+    messages: tuple[Mapping[str, Any], ...]
+    """Chat messages in the API's shape (system, earlier turns, the user message)."""
+    params: Mapping[str, Any] = field(default_factory=dict)
+    """Sampling parameters (temperature, top_p, max_tokens, seed, ...)."""
+    response_format: Mapping[str, Any] | None = None
+    """Structured-output request, e.g. ``{"type": "json_schema", ...}``."""
+    sample_index: int = 0
+    """Which sample of the case this is: repeated samples are distinct cache entries."""
+
+    def describe(self) -> str:
+        """A short human label for error messages: model, sample, last user message."""
+        user = next((m for m in reversed(self.messages) if m.get("role") == "user"), None)
+        content = user.get("content") if user else None
+        if isinstance(content, list):
+            content = " ".join(str(p.get("text", "[image]")) for p in content if isinstance(p, Mapping))
+        text = str(content or "")
+        shown = text if len(text) <= 60 else text[:57] + "..."
+        return f"model {self.model!r}, sample {self.sample_index}, user message {shown!r}"
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Token counts as the server reported them."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass(frozen=True)
+class Generation:
+    """The outcome of one request: an answer, or an error with its reason."""
+
+    text: str | None
+    """The answer's text; None when the request errored."""
+    error: str | None = None
+    """Why there is no answer (rate limit exhausted, timeout, refusal, replay miss...)."""
+    usage: Usage = field(default_factory=Usage)
+    latency: float = 0.0
+    """Seconds the request took on the network (as recorded, for cached answers)."""
+    cached: bool = False
+    """True when the answer came from the response cache."""
+    finish_reason: str | None = None
+    response_model: str | None = None
+    """The model name the server reported (resolves aliases to snapshots)."""
+
+    @classmethod
+    def failed(cls, reason: str, latency: float = 0.0) -> Generation:
+        return cls(text=None, error=reason, latency=latency)

@@ -1,0 +1,88 @@
+"""Per-run state, kept in ``config.stash`` (never module globals: pytester runs share modules)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from ._cache import CacheDirError, ResponseCache
+from ._case import CaseSetupError, CaseSpec, error_record, grade_sample, make_record, sample_record
+from ._client import MissingAPIKeyError
+from ._engine import Engine
+from ._options import Settings, resolve
+from ._records import EvalRecord
+from ._request import Generation
+from ._target import call_target
+
+
+@dataclass
+class RunState:
+    """Everything one pytest run shares: settings, cache, engine, and the records seen."""
+
+    settings: Settings
+    cache: ResponseCache
+    engine: Engine
+    records: list[EvalRecord] = field(default_factory=list)
+    """Records that reached this process's reports (the controller's, under xdist)."""
+
+
+STATE_KEY = pytest.StashKey[RunState]()
+RECORD_KEY = pytest.StashKey[EvalRecord]()
+
+
+def configure(config: pytest.Config) -> RunState:
+    settings = resolve(config)
+    cache = ResponseCache(settings.cache_dir, settings.cache_mode)
+    try:
+        cache.check_writable()
+    except CacheDirError as exc:
+        raise pytest.UsageError(f"--llmeval-cache-dir / llmeval_cache_dir: {exc}") from None
+    state = RunState(settings=settings, cache=cache, engine=Engine(settings, cache))
+    config.stash[STATE_KEY] = state
+    return state
+
+
+def state_of(config: pytest.Config) -> RunState:
+    return config.stash[STATE_KEY]
+
+
+Target = Callable[[Mapping[str, Any]], Any]
+
+
+def run_case(state: RunState, spec: CaseSpec, targets: Mapping[str, Target] | None = None) -> EvalRecord:
+    """Generate every sample of a case, grade it, and return its record."""
+    try:
+        if spec.target is not None:
+            generations = _from_target(spec, targets or {})
+        else:
+            generations = state.engine.generate(spec.requests())
+    except CaseSetupError as exc:
+        return error_record(spec, str(exc))
+    except MissingAPIKeyError as exc:
+        # One clear message for the whole run, instead of the same error on every case.
+        pytest.exit(str(exc), returncode=pytest.ExitCode.USAGE_ERROR)
+    samples = [
+        sample_record(i, g, grade_sample(spec.graders, g.text, spec.row) if g.text is not None else [])
+        for i, g in enumerate(generations)
+    ]
+    return make_record(spec, samples)
+
+
+def _from_target(spec: CaseSpec, targets: Mapping[str, Target]) -> list[Generation]:
+    target = targets.get(spec.target or "")
+    if target is None:
+        known = ", ".join(sorted(targets)) or "none registered"
+        raise CaseSetupError(
+            f"unknown target {spec.target!r} (known: {known}); register it in the llmeval_targets fixture"
+        )
+    messages = list(spec.messages())
+    return [
+        call_target(
+            target,
+            {"input": spec.user, "messages": messages, "row": spec.row, "model": spec.model, "sample": index},
+        )
+        for index in range(spec.samples)
+    ]

@@ -1,0 +1,38 @@
+"""Graders: callables ``grader(sample, item) -> Grade``, the same shape as OpenAI's graders.
+
+Each factory returns a grader you can call alone, which is how to try one out::
+
+    from pytest_llmeval import graders
+
+    sample = graders.make_sample('{"sku": "A-1", "quantity": 3}')
+    graders.json_pointer("/quantity", 3)(sample, {}).passed            # True
+    graders.string_check("a-1", "ilike")(sample, {}).reason             # "answer contains 'a-1' (any case)"
+    graders.json_schema("schemas/order.json")(sample, {})               # Grade(passed=..., reason=...)
+
+A failing grade is a value, never an exception; a grader set up wrongly (a bad schema,
+an unimportable model) raises :class:`GraderConfigError` when it is built.
+"""
+
+from __future__ import annotations
+
+from ._base import FunctionGrader, Grade, Grader, GraderConfigError, Item, Sample, make_sample
+from ._json import json_pointer, json_schema, valid_json
+from ._pydantic import pydantic_model
+from ._string import one_of, regex, string_check
+
+__all__ = [
+    "FunctionGrader",
+    "Grade",
+    "Grader",
+    "GraderConfigError",
+    "Item",
+    "Sample",
+    "json_pointer",
+    "json_schema",
+    "make_sample",
+    "one_of",
+    "pydantic_model",
+    "regex",
+    "string_check",
+    "valid_json",
+]

@@ -1,0 +1,108 @@
+"""pytest hooks and fixtures of pytest-llmeval; each is a few lines calling a plain module."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator, Mapping
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from . import _bdd, _llm, _options, _report, _session
+
+if TYPE_CHECKING:
+    from pytest_bdd.parser import Feature, Scenario, Step
+
+_MARKERS = (
+    "llmeval(samples=1, threshold=1.0, model=None, parameters=None, target=None): "
+    "settings of the LLM eval case behind the llm fixture",
+    "llmeval_dataset(path): one test per row of a JSONL, CSV or JSON-list file; the row is the case fixture",
+)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    _options.add_options(parser)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    for marker in _MARKERS:
+        config.addinivalue_line("markers", marker)
+    _session.configure(config)
+    from . import _steps
+
+    # As a plugin, the step module's fixtures are global: every test module sees the phrases.
+    config.pluginmanager.register(_steps, "llmeval-steps")
+    # Only the controller aggregates and writes files (xdist workers have workerinput).
+    if not hasattr(config, "workerinput"):
+        config.pluginmanager.register(_report.Collector(config), "llmeval-collector")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    state = config.stash.get(_session.STATE_KEY, None)
+    if state is not None:
+        state.engine.close()
+
+
+def pytest_bdd_apply_tag(tag: str, function: Callable[..., object]) -> bool | None:
+    return _bdd.apply_tag(tag, function)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    _bdd.generate_tests(metafunc)
+    _llm.generate_tests(metafunc)
+
+
+def pytest_bdd_before_scenario(request: pytest.FixtureRequest, feature: Feature, scenario: Scenario) -> None:
+    _bdd.start_scenario(request, feature, scenario)
+
+
+def pytest_bdd_before_step(request: pytest.FixtureRequest, step: Step) -> None:
+    _bdd.before_step(request, step)
+
+
+def pytest_bdd_step_error(request: pytest.FixtureRequest, exception: Exception) -> None:
+    _bdd.step_error(request, exception)
+
+
+def pytest_bdd_after_scenario(request: pytest.FixtureRequest) -> None:
+    _bdd.finish_scenario(request)
+
+
+def pytest_bdd_step_func_lookup_error(scenario: Scenario, step: Step) -> None:
+    from ._steps import PHRASES
+
+    _bdd.step_not_found(step, scenario, [p for kind, p in PHRASES if kind == step.type])
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
+    report = yield
+    record = item.stash.get(_session.RECORD_KEY, None)
+    if record is not None and report.when == "call":
+        # Plain JSON data on the report: xdist carries it to the controller; item.stash would not.
+        report.llmeval_record = record.model_dump(mode="json")
+    return report
+
+
+@pytest.fixture
+def llm(request: pytest.FixtureRequest) -> _llm.LLM:
+    """Ask the model for this test's case: ``llm.ask(prompt, system=...).check(*graders)``."""
+    return _llm.make_llm(request)
+
+
+@pytest.fixture
+def case(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """The current row of ``@pytest.mark.llmeval_dataset(path)``, as a dict."""
+    return _llm.case_row(request)
+
+
+@pytest.fixture
+def _llmeval_row() -> None:
+    """Parametrized with a dataset row by the dataset tag or marker; None otherwise."""
+    return None
+
+
+@pytest.fixture
+def llmeval_targets() -> Mapping[str, Callable[[Mapping[str, Any]], Any]]:
+    """Override in conftest.py to register targets by name: ``{"rag": my_pipeline}``."""
+    return {}
