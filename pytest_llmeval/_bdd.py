@@ -59,7 +59,7 @@ class Tags:
     target: str | None = None
 
 
-def read_tags(template: ScenarioTemplate) -> Tags:
+def read_tags(template: ScenarioTemplate, root: Path) -> Tags:
     """Parse the tags, failing collection with the feature file, line and tag on a bad value."""
     feature = template.feature
     scenario_tags = set(template.tags) | (template.rule.tags if template.rule else set())
@@ -69,27 +69,41 @@ def read_tags(template: ScenarioTemplate) -> Tags:
             name, _, value = tag.partition(":")
             if f"{name}:" not in TAG_PREFIXES:
                 continue
-            where = f"{feature.filename}:{template.line_number}: scenario {template.name!r}: tag @{tag}"
-            if not value.strip():
-                _collect_error(f"{where}: the tag needs a value, e.g. @{name}:...")
-            try:
-                if name == "samples":
-                    values[name] = parse_samples(value)
-                elif name == "threshold":
-                    values[name] = parse_threshold(value)
-                else:
-                    values[name] = value
-            except ValueError as exc:
-                _collect_error(f"{where}: {exc}")
+            where = f"{relative(Path(feature.filename), root)}:{template.line_number}: scenario {template.name!r}"
+            problem = _tag_problem(name, value)
+            if problem is not None:
+                _collect_error(f"{where}: tag @{tag}: {problem}")
+            values[name] = _tag_value(name, value)
     return Tags(**values)
+
+
+def _tag_problem(name: str, value: str) -> str | None:
+    if not value.strip():
+        return f"the tag needs a value, e.g. @{name}:..."
+    try:
+        _tag_value(name, value)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+def _tag_value(name: str, value: str) -> Any:
+    if name == "samples":
+        return parse_samples(value)
+    if name == "threshold":
+        return parse_threshold(value)
+    return value
 
 
 def dataset_params(path: Path, where: str) -> list[Any]:
     """One ``pytest.param`` per dataset row, with the case id as the test id."""
+    problem = None
     try:
         rows = load_dataset(path)
     except DatasetError as exc:
-        _collect_error(f"{where}: {exc}")
+        problem = str(exc)
+    if problem is not None:
+        _collect_error(f"{where}: {problem}")
     return [pytest.param(row, id=row.case_id) for row in rows]
 
 
@@ -98,12 +112,29 @@ def generate_tests(metafunc: pytest.Metafunc) -> None:
     template = scenario_template(metafunc.function)
     if template is None:
         return
-    tags = read_tags(template)
+    root = metafunc.config.rootpath
+    tags = read_tags(template, root)
     if tags.dataset is None:
         return
     feature_dir = Path(template.feature.filename).parent
-    where = f"{template.feature.filename}:{template.line_number}: @dataset:{tags.dataset}"
+    where = f"{relative(Path(template.feature.filename), root)}:{template.line_number}: @dataset:{tags.dataset}"
     metafunc.parametrize(ROW_FIXTURE, dataset_params(feature_dir / tags.dataset, where))
+
+
+def clean_collect_error(report: pytest.CollectReport) -> None:
+    """Replace pytest-bdd's traceback for a malformed feature file with one line that says where."""
+    from pytest_bdd.exceptions import GherkinParseError
+
+    call = report.__dict__.get("call")
+    error = call.excinfo.value if call is not None and call.excinfo is not None else None
+    while error is not None and not isinstance(error, GherkinParseError):
+        error = error.__cause__ or error.__context__
+    if isinstance(error, GherkinParseError):
+        message = error.message.replace("Unknown parsing error: ", "").replace("Parser errors:\n", "")
+        report.longrepr = (
+            f"{error.filename}:{error.line}: malformed feature file: {message.strip()}\n"
+            f"    {error.line_content.strip()}"
+        )
 
 
 def _collect_error(message: str) -> NoReturn:
@@ -148,7 +179,7 @@ def start_scenario(request: pytest.FixtureRequest, feature: Feature, scenario: S
     """Prepare the case for a scenario (cheap: nothing is sent until the scenario ends)."""
     item = request.node
     template = scenario_template(getattr(item, "obj", None))
-    tags = read_tags(template) if template is not None else Tags()
+    tags = read_tags(template, request.config.rootpath) if template is not None else Tags()
     settings = state_of(request.config).settings
     row: dict[str, Any] = {}
     row_id = None
@@ -166,7 +197,7 @@ def start_scenario(request: pytest.FixtureRequest, feature: Feature, scenario: S
     spec = CaseSpec(
         case_id=scenario.name if row_id is None else f"{scenario.name}[{row_id}]",
         nodeid=item.nodeid,
-        group=_relative(feature_file, request.config.rootpath),
+        group=relative(feature_file, request.config.rootpath),
         base_dir=feature_file.parent,
         row=row,
         samples=tags.samples or settings.samples,
@@ -176,7 +207,8 @@ def start_scenario(request: pytest.FixtureRequest, feature: Feature, scenario: S
     item.stash[CASE_KEY] = ScenarioCase(spec=spec, feature_file=Path(spec.group), request=request, tags=tags)
 
 
-def _relative(path: Path, root: Path) -> str:
+def relative(path: Path, root: Path) -> str:
+    """``path`` relative to the rootdir when it is inside it: how reports and errors name files."""
     try:
         return path.resolve().relative_to(root.resolve()).as_posix()
     except ValueError:
@@ -236,15 +268,19 @@ def resolve_model(settings: Settings, *specific: str | None) -> str | None:
 _QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"')
 
 
-def step_not_found(step: Step, scenario: Scenario, phrases: list[str]) -> NoReturn:
+def step_not_found(request: pytest.FixtureRequest, step: Step, scenario: Scenario, phrases: list[str]) -> NoReturn:
     """Replace pytest-bdd's lookup error with one that lists our closest phrases."""
     __tracebackhide__ = True
+    root = request.config.rootpath
     wanted = _QUOTED.sub('"x"', step.name)
     shapes = {_QUOTED.sub('"x"', p): p for p in phrases}
     close = difflib.get_close_matches(wanted, list(shapes), n=3, cutoff=0.4)
     hint = "".join(f"\n    {step.type.capitalize()} {shapes[c]}" for c in close)
-    where = f"{scenario.feature.rel_filename}:{step.line_number}"
+    where = f"{relative(Path(scenario.feature.filename), root)}:{step.line_number}"
     message = f"{where}: unknown step: {step.keyword} {step.name} (scenario {scenario.name!r})"
     message += f"\n  closest phrases in pytest-llmeval's step library:{hint}" if close else ""
     message += "\n  (all phrases: see docs/steps.md, or define your own step with pytest_bdd.given/when/then)"
+    case = request.node.stash.get(CASE_KEY, None)
+    if case is not None:
+        case.aborted = message.splitlines()[0]
     pytest.fail(message, pytrace=False)

@@ -189,7 +189,8 @@ def error_record(spec: CaseSpec, reason: str) -> EvalRecord:
 
 
 def _first_error(samples: Sequence[SampleRecord]) -> str:
-    return next((s.error for s in samples if s.error), "no samples")
+    first = next((s.error for s in samples if s.error), "no samples")
+    return first.splitlines()[0]
 
 
 def failure_text(record: EvalRecord) -> str:

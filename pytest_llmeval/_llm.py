@@ -20,7 +20,7 @@ from typing import Any, overload
 
 import pytest
 
-from ._bdd import resolve_model
+from ._bdd import relative, resolve_model
 from ._case import CaseSetupError, CaseSpec, failure_text, grade_sample, make_record, sample_record
 from ._dataset import DatasetRow
 from ._options import parse_samples, parse_threshold
@@ -137,7 +137,7 @@ class LLM:
         spec = CaseSpec(
             case_id=self.case_id,
             nodeid=item.nodeid,
-            group=_relative(path, self._request.config.rootpath),
+            group=relative(path, self._request.config.rootpath),
             base_dir=path.parent,
             row=self.row,
             model=resolve_model(self._state.settings, model, self.model),
@@ -187,13 +187,6 @@ def case_row(request: pytest.FixtureRequest) -> dict[str, Any]:
             pytrace=False,
         )
     return dict(row.row)
-
-
-def _relative(path: Path, root: Path) -> str:
-    try:
-        return path.resolve().relative_to(root.resolve()).as_posix()
-    except ValueError:
-        return path.as_posix()
 
 
 def generate_tests(metafunc: pytest.Metafunc) -> None:

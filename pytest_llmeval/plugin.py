@@ -68,10 +68,21 @@ def pytest_bdd_after_scenario(request: pytest.FixtureRequest) -> None:
     _bdd.finish_scenario(request)
 
 
-def pytest_bdd_step_func_lookup_error(scenario: Scenario, step: Step) -> None:
+def pytest_bdd_step_func_lookup_error(request: pytest.FixtureRequest, scenario: Scenario, step: Step) -> None:
     from ._steps import PHRASES
 
-    _bdd.step_not_found(step, scenario, [p for kind, p in PHRASES if kind == step.type])
+    phrases = [p for kind, p in PHRASES if kind == step.type]
+    _bdd.step_not_found(request, step, scenario, phrases)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(
+    collector: pytest.Collector,
+) -> Generator[None, pytest.CollectReport, pytest.CollectReport]:
+    report = yield
+    if report.failed:
+        _bdd.clean_collect_error(report)
+    return report
 
 
 @pytest.hookimpl(wrapper=True)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import pytest_bdd.feature
 from loopback import LoopbackServer
 
 pytest_plugins = ["pytester"]
@@ -40,6 +41,9 @@ class Project:
         pytester.makefile(".py", test_features="from pytest_bdd import scenarios\nscenarios('features')\n")
 
     def feature(self, text: str, name: str = "eval") -> Path:
+        # pytest-bdd memoizes parsed features per path in a module global, which in-process
+        # pytester runs share: forget them so a rewritten file is read again.
+        pytest_bdd.feature.features.clear()
         path = self.path / "features" / f"{name}.feature"
         path.parent.mkdir(exist_ok=True)
         path.write_text(textwrap.dedent(text).lstrip(), encoding="utf-8")

@@ -167,7 +167,9 @@ class TestModelByName:
         with pytest.raises(GraderConfigError) as info:
             pydantic_model(f"{name}:Order")
         here = Path(__file__).resolve().parent
-        assert str(info.value) == f"cannot import '{name}:Order': No module named '{name}' (searched sys.path and {here})"
+        assert (
+            str(info.value) == f"cannot import '{name}:Order': No module named '{name}' (searched sys.path and {here})"
+        )
 
     def test_not_a_model(self, tmp_path: Path, write_module: Callable[[str], str]) -> None:
         name = write_module(MODELS_SOURCE)
