@@ -250,7 +250,7 @@ def finish_scenario(request: pytest.FixtureRequest) -> None:
         request.node.stash[RECORD_KEY] = error_record(spec, case.aborted)
         return  # the step's own error is already on its way to the report
     targets = request.getfixturevalue("llmeval_targets") if spec.target is not None else None
-    record = run_case(state, spec, targets)
+    record = run_case(request.node, state, spec, targets)
     request.node.stash[RECORD_KEY] = record
     if record.verdict != "pass":
         pytest.fail(failure_text(record), pytrace=False)

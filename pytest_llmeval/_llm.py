@@ -22,11 +22,12 @@ import pytest
 
 from ._bdd import relative, resolve_model
 from ._case import CaseSetupError, CaseSpec, failure_text, grade_sample, make_record, sample_record
+from ._client import MissingAPIKeyError
 from ._dataset import DatasetRow
 from ._options import parse_samples, parse_threshold
 from ._records import EvalRecord, SampleRecord
 from ._request import Generation
-from ._session import RECORD_KEY, RunState, Target, _from_target, state_of
+from ._session import RECORD_KEY, RunState, Target, _from_target, state_of, stop_run
 from .graders._base import Grader, parse_json_answer
 
 _MARK_KEYS = {"samples", "threshold", "model", "parameters", "target"}
@@ -150,6 +151,7 @@ class LLM:
             response_format=dict(response_format) if response_format is not None else None,
             target=self.target,
         )
+        problem = missing_key = None
         try:
             if spec.target is not None:
                 targets: Mapping[str, Target] = self._request.getfixturevalue("llmeval_targets")
@@ -157,13 +159,13 @@ class LLM:
             else:
                 generations = self._state.engine.generate(spec.requests())
         except CaseSetupError as exc:
-            pytest.fail(f"{item.nodeid}: {exc}", pytrace=False)
-        except Exception as exc:
-            from ._client import MissingAPIKeyError
-
-            if isinstance(exc, MissingAPIKeyError):
-                pytest.exit(str(exc), returncode=pytest.ExitCode.USAGE_ERROR)
-            raise
+            problem = f"{item.nodeid}: {exc}"
+        except MissingAPIKeyError as exc:
+            missing_key = str(exc)
+        if missing_key is not None:
+            stop_run(item, missing_key)
+        if problem is not None:
+            pytest.fail(problem, pytrace=False)
         answer = Answer(self, spec, generations)
         # Until check() is called the case is recorded ungraded, so an errored request still shows.
         self.record(make_record(spec, [sample_record(i, g, []) for i, g in enumerate(generations)]))
@@ -177,10 +179,8 @@ def make_llm(request: pytest.FixtureRequest) -> LLM:
     return LLM(request, state_of(request.config))
 
 
-def case_row(request: pytest.FixtureRequest) -> dict[str, Any]:
+def case_row(request: pytest.FixtureRequest, row: object) -> dict[str, Any]:
     """The dataset row of the current test (see the ``llmeval_dataset`` marker)."""
-    callspec = getattr(request.node, "callspec", None)
-    row = callspec.params.get("_llmeval_row") if callspec is not None else None
     if not isinstance(row, DatasetRow):
         pytest.fail(
             f"{request.node.nodeid}: the 'case' fixture needs @pytest.mark.llmeval_dataset(\"path\")",

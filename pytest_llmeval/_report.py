@@ -14,7 +14,7 @@ import pytest
 
 from ._cache import atomic_write_text
 from ._records import EvalRecord, GroupSummary, RunReport
-from ._session import state_of
+from ._session import STOP_REASON, state_of
 
 
 def summarize(group: str, records: Sequence[EvalRecord]) -> GroupSummary:
@@ -112,8 +112,16 @@ class Collector:
         self.config = config
         self.records: dict[str, EvalRecord] = {}
         self.written: list[Path] = []
+        self.stop: str | None = None
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        stop = getattr(report, "llmeval_stop", None)
+        if stop is not None and self.stop is None:
+            self.stop = stop
+            # Under xdist the controller's loop decides when to stop; ask it as -x does.
+            dsession = self.config.pluginmanager.getplugin("dsession")
+            if dsession is not None and not dsession.shouldstop:
+                dsession.shouldstop = STOP_REASON
         data = getattr(report, "llmeval_record", None)
         if data is not None:
             # Keyed by node id: a rerun plugin's second attempt replaces the first.
@@ -127,14 +135,18 @@ class Collector:
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         state = state_of(self.config)
+        if self.stop is not None:
+            session.exitstatus = pytest.ExitCode.USAGE_ERROR
         if self.records and state.settings.reports:
             self.written = write_reports(self.report(), state.settings.reports, state.settings.report_dir)
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         state = state_of(self.config)
-        if not self.records and not state.cache.damaged:
+        if not self.records and not state.cache.damaged and self.stop is None:
             return
         terminalreporter.section("llmeval")
+        if self.stop is not None:
+            terminalreporter.write_line(self.stop, red=True, bold=True)
         if self.records:
             for line in terminal_lines(self.report(), state.cache.damaged):
                 terminalreporter.write_line(line)

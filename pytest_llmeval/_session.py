@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
@@ -31,6 +31,20 @@ class RunState:
 
 STATE_KEY = pytest.StashKey[RunState]()
 RECORD_KEY = pytest.StashKey[EvalRecord]()
+STOP_KEY = pytest.StashKey[str]()
+STOP_REASON = "pytest-llmeval: no OpenAI API key (how to fix it is printed in the llmeval section)"
+
+
+def stop_run(item: pytest.Item, message: str) -> NoReturn:
+    """End the run after this test, with ``message`` printed once at the end.
+
+    ``pytest.exit`` in an xdist worker is an internal error on the controller, so the
+    message rides on the test report and the session is asked to stop, as ``-x`` does.
+    """
+    __tracebackhide__ = True
+    item.stash[STOP_KEY] = message
+    item.session.shouldstop = STOP_REASON
+    pytest.fail("not run: no OpenAI API key (how to fix it: the llmeval section at the end)", pytrace=False)
 
 
 def configure(config: pytest.Config) -> RunState:
@@ -52,8 +66,11 @@ def state_of(config: pytest.Config) -> RunState:
 Target = Callable[[Mapping[str, Any]], Any]
 
 
-def run_case(state: RunState, spec: CaseSpec, targets: Mapping[str, Target] | None = None) -> EvalRecord:
+def run_case(
+    item: pytest.Item, state: RunState, spec: CaseSpec, targets: Mapping[str, Target] | None = None
+) -> EvalRecord:
     """Generate every sample of a case, grade it, and return its record."""
+    missing_key = None
     try:
         if spec.target is not None:
             generations = _from_target(spec, targets or {})
@@ -62,8 +79,10 @@ def run_case(state: RunState, spec: CaseSpec, targets: Mapping[str, Target] | No
     except CaseSetupError as exc:
         return error_record(spec, str(exc))
     except MissingAPIKeyError as exc:
+        missing_key = str(exc)
+    if missing_key is not None:
         # One clear message for the whole run, instead of the same error on every case.
-        pytest.exit(str(exc), returncode=pytest.ExitCode.USAGE_ERROR)
+        stop_run(item, missing_key)
     samples = [
         sample_record(i, g, grade_sample(spec.graders, g.text, spec.row) if g.text is not None else [])
         for i, g in enumerate(generations)

@@ -88,10 +88,14 @@ def pytest_make_collect_report(
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
     report = yield
-    record = item.stash.get(_session.RECORD_KEY, None)
-    if record is not None and report.when == "call":
+    if report.when == "call":
         # Plain JSON data on the report: xdist carries it to the controller; item.stash would not.
-        report.llmeval_record = record.model_dump(mode="json")
+        record = item.stash.get(_session.RECORD_KEY, None)
+        if record is not None:
+            report.llmeval_record = record.model_dump(mode="json")
+        stop = item.stash.get(_session.STOP_KEY, None)
+        if stop is not None:
+            report.llmeval_stop = stop
     return report
 
 
@@ -102,9 +106,9 @@ def llm(request: pytest.FixtureRequest) -> _llm.LLM:
 
 
 @pytest.fixture
-def case(request: pytest.FixtureRequest) -> dict[str, Any]:
+def case(request: pytest.FixtureRequest, _llmeval_row: object) -> dict[str, Any]:
     """The current row of ``@pytest.mark.llmeval_dataset(path)``, as a dict."""
-    return _llm.case_row(request)
+    return _llm.case_row(request, _llmeval_row)
 
 
 @pytest.fixture

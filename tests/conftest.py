@@ -38,12 +38,14 @@ class Project:
         self.pytester = pytester
         self.server = server
         self.path = pytester.path
-        pytester.makefile(".py", test_features="from pytest_bdd import scenarios\nscenarios('features')\n")
 
     def feature(self, text: str, name: str = "eval") -> Path:
         # pytest-bdd memoizes parsed features per path in a module global, which in-process
         # pytester runs share: forget them so a rewritten file is read again.
         pytest_bdd.feature.features.clear()
+        binding = self.path / "test_features.py"
+        if not binding.exists():
+            binding.write_text("from pytest_bdd import scenarios\nscenarios('features')\n")
         path = self.path / "features" / f"{name}.feature"
         path.parent.mkdir(exist_ok=True)
         path.write_text(textwrap.dedent(text).lstrip(), encoding="utf-8")

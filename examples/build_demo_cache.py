@@ -1,0 +1,199 @@
+#!/usr/bin/env python3
+"""Rebuild ``llmeval-cache/`` from ``demo_answers.json``, the hand-written answers of this demo.
+
+    cd examples && python build_demo_cache.py
+
+No model is called. The answers in ``demo_answers.json`` were written by hand (a few are
+deliberately wrong, marked with a ``note``), and this script records them with the plugin's
+own machinery:
+
+1. It starts the loopback OpenAI-compatible server of the project's test suite
+   (``../tests/loopback.py``, so it needs the repository checkout) and scripts it with the rules.
+2. It runs this suite once in a subprocess with ``--llmeval-cache=refresh`` against that
+   server, in one process (``-p no:xdist``), writing into a temporary cache folder. Every sample
+   is one request, so every answer becomes one cache entry.
+3. It "re-homes" every entry (see below), then replaces ``llmeval-cache/`` with the result.
+4. It runs the suite once more in replay mode, as ``pytest`` would, and prints the summary.
+
+Why re-homing is needed: a cache key covers everything that can change an answer, and the
+server that answered is one of those things -- the key includes the host of the base URL.
+Entries recorded against the loopback server are keyed with ``127.0.0.1:<port>``, so a
+normal run, which talks to ``api.openai.com``, would never find them (and the port differs on
+every build). For each entry this script sets ``request["host"]`` to ``api.openai.com``,
+recomputes the key from the request with ``pytest_llmeval._cache.cache_key``, and stores the
+entry under its new key. Nothing else in the request changes.
+
+The format of ``demo_answers.json`` is the rules format of ``tests/loopback.py``
+(``match``: a regex searched in the last user message, ``reply`` or ``json``, ``times``)
+with two additions: ``system``, a regex the system message must contain as well (the same
+question is answered differently for a guest and an Acme Plus member), and ``note``, a
+comment. Give every rule a ``times``: a request that no rule is left for is an error, and a
+rule that is not used up is reported, so a changed feature file cannot go unnoticed.
+
+Samples of one case are requested concurrently, so which sample gets which of the case's
+answers depends on timing; the number of each answer per case does not (``times``). To keep
+the shipped cache stable, the answers of a case are put back in the order of their rules in
+``demo_answers.json``: the deliberately wrong answers, listed last, land on the last samples.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from pytest_llmeval._cache import atomic_write_text, cache_key
+
+HERE = Path(__file__).resolve().parent
+RULES = HERE / "demo_answers.json"
+CACHE = HERE / "llmeval-cache"
+OPENAI_HOST = "api.openai.com"  # the host of the plugin's default base URL, https://api.openai.com/v1
+
+sys.path.insert(0, str(HERE.parent / "tests"))
+from loopback import Fault, LoopbackServer, content_text, last_user_text, reply_from_spec  # noqa: E402
+
+
+class DemoRules:
+    """demo_answers.json on a loopback server, counting what each rule answered."""
+
+    def __init__(self, path: Path, server: LoopbackServer) -> None:
+        self.specs: list[dict[str, Any]] = json.loads(path.read_text(encoding="utf-8"))
+        self.used = [0] * len(self.specs)
+        self.unmatched: list[str] = []
+        self._lock = threading.Lock()
+        for index, spec in enumerate(self.specs):
+            if spec.get("times") is None:
+                raise SystemExit(f"{path.name}: rule {index} has no 'times' (every rule needs one)")
+            server.add_rule(self._matcher(spec), self._reply(index, spec), times=int(spec["times"]))
+        server.add_rule(None, self._no_rule)
+
+    @staticmethod
+    def _matcher(spec: dict[str, Any]) -> Any:
+        user = re.compile(spec["match"])
+        system = re.compile(spec["system"]) if spec.get("system") else None
+
+        def matches(body: dict[str, Any]) -> bool:
+            if not user.search(last_user_text(body)):
+                return False
+            if system is None:
+                return True
+            first = (body.get("messages") or [{}])[0]
+            return first.get("role") == "system" and bool(system.search(content_text(first.get("content"))))
+
+        return matches
+
+    def _reply(self, index: int, spec: dict[str, Any]) -> Any:
+        reply = reply_from_spec(spec)
+
+        def answer(body: dict[str, Any]) -> Any:
+            with self._lock:
+                self.used[index] += 1
+            return reply
+
+        return answer
+
+    def _no_rule(self, body: dict[str, Any]) -> Any:
+        text = last_user_text(body)
+        with self._lock:
+            self.unmatched.append(text)
+        # 400 is not retried, and an error is never cached: the sample shows up as errored.
+        return Fault.status(400, message=f"demo_answers.json has no (more) answers for: {text[:80]!r}")
+
+    def rule_of(self, text: str) -> int:
+        """Index of the first rule that answers with ``text`` (for the stable sample order)."""
+        for index, spec in enumerate(self.specs):
+            if reply_from_spec(spec).texts[0] == text:
+                return index
+        return len(self.specs)
+
+    def problems(self) -> list[str]:
+        lines = [f"no rule left for a request with user message {t[:80]!r}" for t in self.unmatched]
+        for index, spec in enumerate(self.specs):
+            if self.used[index] != spec["times"]:
+                lines.append(
+                    f"rule {index} (match {spec['match']!r}) answered {self.used[index]} of its {spec['times']} times"
+                )
+        return lines
+
+
+def run_pytest(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "PYTEST_ADDOPTS")}
+    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args]
+    print("$", " ".join(command), flush=True)
+    return subprocess.run(command, cwd=HERE, env=env, text=True, capture_output=True, check=False)
+
+
+def rehome(recorded: Path, rules: DemoRules, target: Path) -> int:
+    """Write every recorded entry into ``target`` keyed for api.openai.com; return the count."""
+    cases: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for path in sorted(recorded.glob("*/*.json")):
+        entry = json.loads(path.read_text(encoding="utf-8"))
+        request = entry["request"]
+        case = json.dumps({k: v for k, v in request.items() if k not in ("sample", "host")}, sort_keys=True)
+        cases[case].append(entry)
+    count = 0
+    for entries in cases.values():
+        entries.sort(key=lambda e: e["request"]["sample"])
+        # Samples of a case are interchangeable draws: put their answers in the rules' order.
+        responses = sorted((e["response"] for e in entries), key=lambda r: rules.rule_of(r["text"]))
+        for entry, response in zip(entries, responses, strict=True):
+            entry["request"]["host"] = OPENAI_HOST
+            entry["response"] = response
+            entry["key"] = key = cache_key(entry["request"])
+            text = json.dumps(entry, indent=1, ensure_ascii=False, sort_keys=True)
+            if re.search(r"sk-[A-Za-z0-9]|authorization|api[_-]key", text, re.IGNORECASE):
+                raise SystemExit(f"refusing to write an entry that looks like it holds a credential: {key}")
+            atomic_write_text(target / key[:2] / f"{key}.json", text)
+            count += 1
+    return count
+
+
+def main() -> int:
+    with tempfile.TemporaryDirectory(prefix="llmeval-demo-") as tmp_name:
+        tmp = Path(tmp_name)
+        with LoopbackServer(max_seconds=300) as server:
+            rules = DemoRules(RULES, server)
+            result = run_pytest(
+                "-p",
+                "no:xdist",
+                "--llmeval-cache=refresh",
+                f"--llmeval-base-url={server.url}",
+                f"--llmeval-cache-dir={tmp / 'recorded'}",
+                f"--llmeval-report-dir={tmp / 'report'}",
+            )
+            requests = server.total_requests
+        problems = rules.problems()
+        if problems or result.returncode != 0:
+            print(result.stdout[-6000:], result.stderr[-3000:], sep="\n")
+            print("\n".join(["recording failed:", *problems]) if problems else "recording run failed")
+            return 1
+        fresh = tmp / "llmeval-cache"
+        count = rehome(tmp / "recorded", rules, fresh)
+        if count != requests:
+            print(f"recorded {requests} requests but found {count} cache entries")
+            return 1
+        shutil.rmtree(CACHE, ignore_errors=True)
+        shutil.copytree(fresh, CACHE)
+        print(f"wrote {count} entries to {CACHE}")
+
+        # Verify as a user would run it: replay mode from pytest.ini, answers from llmeval-cache/ only.
+        result = run_pytest(f"--llmeval-report-dir={tmp / 'verify-report'}")
+        lines = result.stdout.splitlines()
+        start = next((i for i, line in enumerate(lines) if re.fullmatch(r"=+ llmeval =+", line)), 0)
+        print("\n".join(lines[start:]))
+        if result.returncode != 0:
+            print(result.stderr)
+            print("the replay run failed: see above")
+        return result.returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main())
