@@ -30,6 +30,9 @@ question is answered differently for a guest and an Acme Plus member), and ``not
 comment. Give every rule a ``times``: a request that no rule is left for is an error, and a
 rule that is not used up is reported, so a changed feature file cannot go unnoticed.
 
+An entry whose request and answer did not change is kept as it was (its ``recorded_at``,
+latency and token counts too), so a rebuild only changes the entries it has to.
+
 Samples of one case are requested concurrently, so which sample gets which of the case's
 answers depends on timing; the number of each answer per case does not (``times``). To keep
 the shipped cache stable, the answers of a case are put back in the order of their rules in
@@ -131,8 +134,21 @@ def run_pytest(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(command, cwd=HERE, env=env, text=True, capture_output=True, check=False)
 
 
+def previous_entries() -> dict[str, dict[str, Any]]:
+    """The shipped entries by key, so that an unchanged answer keeps its file byte for byte."""
+    entries = {}
+    for path in CACHE.glob("*/*.json"):
+        try:
+            entry = json.loads(path.read_text(encoding="utf-8"))
+            entries[entry["key"]] = entry
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return entries
+
+
 def rehome(recorded: Path, rules: DemoRules, target: Path) -> int:
     """Write every recorded entry into ``target`` keyed for api.openai.com; return the count."""
+    previous = previous_entries()
     cases: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for path in sorted(recorded.glob("*/*.json")):
         entry = json.loads(path.read_text(encoding="utf-8"))
@@ -148,6 +164,10 @@ def rehome(recorded: Path, rules: DemoRules, target: Path) -> int:
             entry["request"]["host"] = OPENAI_HOST
             entry["response"] = response
             entry["key"] = key = cache_key(entry["request"])
+            before = previous.get(key)
+            if before is not None and before["request"] == entry["request"]:
+                if before["response"]["text"] == response["text"]:
+                    entry = before  # same request, same answer: keep recorded_at, latency and usage
             text = json.dumps(entry, indent=1, ensure_ascii=False, sort_keys=True)
             if re.search(r"sk-[A-Za-z0-9]|authorization|api[_-]key", text, re.IGNORECASE):
                 raise SystemExit(f"refusing to write an entry that looks like it holds a credential: {key}")

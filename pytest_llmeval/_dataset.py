@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,7 +67,8 @@ def _load_jsonl(path: Path, text: str) -> list[tuple[int, dict[str, Any]]]:
 
 
 def _load_csv(path: Path, text: str) -> list[tuple[int, dict[str, Any]]]:
-    reader = csv.reader(text.splitlines())
+    # A StringIO, not splitlines(): quoted fields may hold newlines.
+    reader = csv.reader(io.StringIO(text, newline=""))
     try:
         header = next(reader)
     except StopIteration:

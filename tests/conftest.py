@@ -43,7 +43,7 @@ class Project:
         # pytest-bdd memoizes parsed features per path in a module global, which in-process
         # pytester runs share: forget them so a rewritten file is read again.
         pytest_bdd.feature.features.clear()
-        binding = self.path / "test_features.py"
+        binding = self.path / "test_bdd_scenarios.py"
         if not binding.exists():
             binding.write_text("from pytest_bdd import scenarios\nscenarios('features')\n")
         path = self.path / "features" / f"{name}.feature"
