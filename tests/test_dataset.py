@@ -61,5 +61,5 @@ def test_errors_name_file_and_line(tmp_path: Path, name: str, text: str, message
 
 
 def test_missing_file(tmp_path: Path) -> None:
-    with pytest.raises(DatasetError, match="dataset file not found: .*nope.jsonl"):
+    with pytest.raises(DatasetError, match=r"dataset file not found: .*nope\.jsonl"):
         load_dataset(tmp_path / "nope.jsonl")
