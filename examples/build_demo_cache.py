@@ -165,9 +165,11 @@ def rehome(recorded: Path, rules: DemoRules, target: Path) -> int:
             entry["response"] = response
             entry["key"] = key = cache_key(entry["request"])
             before = previous.get(key)
-            if before is not None and before["request"] == entry["request"]:
-                if before["response"]["text"] == response["text"]:
-                    entry = before  # same request, same answer: keep recorded_at, latency and usage
+            if before is not None and (before["request"], before["response"]["text"]) == (
+                entry["request"],
+                response["text"],
+            ):
+                entry = before  # same request, same answer: keep recorded_at, latency and usage
             text = json.dumps(entry, indent=1, ensure_ascii=False, sort_keys=True)
             if re.search(r"sk-[A-Za-z0-9]|authorization|api[_-]key", text, re.IGNORECASE):
                 raise SystemExit(f"refusing to write an entry that looks like it holds a credential: {key}")

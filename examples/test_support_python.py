@@ -10,10 +10,11 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from pytest_llmeval import graders
+from pytest_llmeval import LLM, graders
 
 FEATURES = Path(__file__).parent / "features"
 
@@ -34,7 +35,7 @@ def at_most_words(limit: int) -> graders.FunctionGrader:
 
 
 @pytest.mark.llmeval(samples=5, threshold=0.8)
-def test_warranty_period(llm):
+def test_warranty_period(llm: LLM) -> None:
     """Asked 5 times; 4 of 5 answers must state the 2-year warranty."""
     answer = llm.ask(
         "My Acme kettle stopped heating after 14 months. Is it still covered by the warranty?",
@@ -49,7 +50,7 @@ def test_warranty_period(llm):
 
 
 @pytest.mark.llmeval(samples=3)
-def test_damaged_item_follow_up_keeps_the_context(llm):
+def test_damaged_item_follow_up_keeps_the_context(llm: LLM) -> None:
     """A second turn: the assistant remembers the order and applies the damaged-item policy."""
     history = [
         {"role": "user", "content": "My order ACME-40212 arrived with a cracked kettle lid."},
@@ -73,7 +74,7 @@ def test_damaged_item_follow_up_keeps_the_context(llm):
 
 
 @pytest.mark.llmeval_dataset("features/golden/orders.jsonl")
-def test_extraction_without_structured_outputs(llm, case):
+def test_extraction_without_structured_outputs(llm: LLM, case: dict[str, Any]) -> None:
     """Each golden email, extracted from the prompt alone (no response_format), as older clients call it."""
     answer = llm.ask(case["email"], system=(FEATURES / "prompts" / "extract.md").read_text(encoding="utf-8"))
     answer.check(
@@ -87,7 +88,7 @@ def test_extraction_without_structured_outputs(llm, case):
     )
 
 
-def test_golden_rows_are_valid_tickets():
+def test_golden_rows_are_valid_tickets() -> None:
     """No model here: the golden answers themselves must satisfy the schema and the model."""
     check_schema = graders.json_schema(FEATURES / "schemas" / "order.json")
     check_model = graders.pydantic_model("support_models:Order", base_dir=FEATURES)

@@ -82,6 +82,7 @@ class GroupSummary(_Model):
     errored: int
     pass_rate: float | None = Field(description="Passed cases / decided cases (pass + fail).")
     samples: int
+    sample_failures: int = Field(description="Samples where a grader failed (also in passing cases).")
     sample_errors: int
     cache_hits: int
     tokens: int

@@ -28,6 +28,7 @@ def summarize(group: str, records: Sequence[EvalRecord]) -> GroupSummary:
         errored=sum(r.verdict == "error" for r in records),
         pass_rate=passed / (passed + failed) if passed + failed else None,
         samples=sum(r.samples for r in records),
+        sample_failures=sum(r.failures for r in records),
         sample_errors=sum(r.errors for r in records),
         cache_hits=sum(r.cache_hits for r in records),
         tokens=sum(r.usage.total_tokens for r in records),
@@ -49,22 +50,33 @@ def build_report(records: Iterable[EvalRecord], version: str) -> RunReport:
 
 
 def terminal_lines(report: RunReport, damaged: Sequence[str]) -> list[str]:
-    """The table under the ``llmeval`` heading: one row per group, then the overall row."""
+    """The table under the ``llmeval`` heading: one row per group, then the overall row.
+
+    Failed samples get their own column: a case can pass its threshold with some samples
+    failing, and that is exactly what a reader of an eval wants to notice.
+    """
     rows = [*report.groups, report.overall]
     width = max(len(g.group) for g in rows)
-    header = f"{'':<{width}}  {'pass rate':>15}  {'cases':>5}  {'fail':>4}  {'error':>5}  "
-    header += f"{'samples':>7}  {'errors':>6}  {'cached':>6}  {'tokens':>8}"
+    columns = ("pass rate", "cases", "failed", "errored", "samples", "s.failed", "s.errored", "cached", "tokens")
+    widths = (15, 5, 6, 7, 7, 8, 9, 6, 8)
+    header = f"{'':<{width}}  " + "  ".join(f"{c:>{w}}" for c, w in zip(columns, widths, strict=True))
     lines = [header]
     for group in rows:
         if group is report.overall:
             lines.append("-" * len(header))
         rate = "n/a" if group.pass_rate is None else f"{group.pass_rate:.1%}"
-        decided = group.passed + group.failed
-        lines.append(
-            f"{group.group:<{width}}  {f'{group.passed}/{decided} {rate}':>15}  {group.cases:>5}  "
-            f"{group.failed:>4}  {group.errored:>5}  {group.samples:>7}  {group.sample_errors:>6}  "
-            f"{group.cache_hits:>6}  {group.tokens:>8}"
+        values = (
+            f"{group.passed}/{group.passed + group.failed} {rate}",
+            group.cases,
+            group.failed,
+            group.errored,
+            group.samples,
+            group.sample_failures,
+            group.sample_errors,
+            group.cache_hits,
+            group.tokens,
         )
+        lines.append(f"{group.group:<{width}}  " + "  ".join(f"{v:>{w}}" for v, w in zip(values, widths, strict=True)))
     for line in damaged:
         lines.append(f"damaged cache entry ignored: {line}")
     return lines
@@ -86,14 +98,15 @@ def markdown(report: RunReport) -> str:
     lines = [
         "# LLM eval results",
         "",
-        "| group | pass rate | cases | failed | errored | samples | cache hits | tokens |",
-        "|---|---|---|---|---|---|---|---|",
+        "| group | pass rate | cases | failed | errored | samples | failed samples | errored samples "
+        "| cache hits | tokens |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for g in [*report.groups, report.overall]:
         rate = "n/a" if g.pass_rate is None else f"{g.pass_rate:.1%}"
         lines.append(
             f"| {g.group} | {g.passed}/{g.passed + g.failed} ({rate}) | {g.cases} | {g.failed} | "
-            f"{g.errored} | {g.samples} | {g.cache_hits} | {g.tokens} |"
+            f"{g.errored} | {g.samples} | {g.sample_failures} | {g.sample_errors} | {g.cache_hits} | {g.tokens} |"
         )
     bad = [r for r in report.cases if r.verdict != "pass"]
     if bad:

@@ -59,7 +59,8 @@ def _q(*names: str) -> str:
 
 
 def _unescape(text: str) -> str:
-    return re.sub(r"\\(.)", r"\1", text)
+    """Undo ``\\"`` and ``\\\\`` only, so a pattern such as ``"^A-\\d+$"`` keeps its backslashes."""
+    return re.sub(r'\\(["\\])', r"\1", text)
 
 
 def _arg(case: ScenarioCase, raw: str) -> str:

@@ -43,6 +43,9 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         state.engine.close()
 
 
+# tryfirst: pytest-bdd answers this firstresult hook for every tag itself, and which
+# plugin registers last depends on site-packages order.
+@pytest.hookimpl(tryfirst=True)
 def pytest_bdd_apply_tag(tag: str, function: Callable[..., object]) -> bool | None:
     return _bdd.apply_tag(tag, function)
 

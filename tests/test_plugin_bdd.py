@@ -69,6 +69,8 @@ def test_pass_and_fail_with_a_readable_message(project: Project, mode: list[str]
         ('Then the answer does not contain "Paris"', "Paris", False),
         ('Then the answer matches the pattern "^P\\\\w+s$"', "Paris", True),
         ('Then the answer matches the pattern "^\\\\d+$"', "Paris", False),
+        ('Then the answer matches the pattern "^ACME-\\d{5}$"', "ACME-40212", True),
+        ('Then the answer equals "say \\"hi\\""', 'say "hi"', True),
         ("Then the answer is valid JSON", '{"a": 1}', True),
         ("Then the answer is valid JSON", "not json", False),
         ('Then the JSON at "/a/0" equals 1', '{"a": [1]}', True),
@@ -244,3 +246,23 @@ def test_dataset_tag(project: Project, fmt: str, mode: list[str]) -> None:
         project.file(f"features/golden/orders.{fmt}", lines[2] + "\n" + lines[0] + "\n")
         project.run("--llmeval-report=json").assert_outcomes(passed=1, failed=1)
         assert hashed in project.cases()
+
+
+def test_tags_work_whichever_plugin_registers_first(project: Project) -> None:
+    # pytest_bdd_apply_tag is a firstresult hook that pytest-bdd also answers.
+    project.server.add_rule(None, "ok")
+    project.feature(
+        """
+        @samples:2
+        Feature: order
+          Scenario: s
+            Given the model "m"
+            When the user says "hi"
+            Then the answer equals "ok"
+        """
+    )
+    result = project.run(
+        "-p", "no:llmeval", "-p", "pytest_llmeval.plugin", "-W", "error::pytest.PytestUnknownMarkWarning"
+    )
+    result.assert_outcomes(passed=1)
+    assert project.server.total_requests == 2
