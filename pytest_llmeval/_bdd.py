@@ -39,6 +39,20 @@ def scenario_template(function: object) -> ScenarioTemplate | None:
         return None
 
 
+def has_step_definition(item: pytest.Item, step: Step) -> bool:
+    """Whether some step definition visible to ``item`` matches ``step`` (the user's own, say).
+
+    Uses pytest-bdd's own lookup, so the answer is the one the run will get.
+    """
+    from pytest_bdd.scenario import find_fixturedefs_for_step
+
+    try:
+        manager = item.session._fixturemanager
+        return next(iter(find_fixturedefs_for_step(step, manager, item)), None) is not None
+    except Exception:  # a private API: if it changes, plan as if the step exists
+        return True
+
+
 def apply_tag(tag: str, function: Callable[..., object]) -> bool | None:
     """Keep our tags from becoming unknown pytest marks; a dataset tag needs the row fixture."""
     if not tag.startswith(TAG_PREFIXES):
@@ -151,7 +165,6 @@ class ScenarioCase:
 
     spec: CaseSpec
     feature_file: Path
-    request: pytest.FixtureRequest
     step: Step | None = None
     used: bool = False
     """True once one of the plugin's steps ran: other BDD scenarios are left alone."""
@@ -177,10 +190,15 @@ CASE_KEY = pytest.StashKey[ScenarioCase]()
 
 def start_scenario(request: pytest.FixtureRequest, feature: Feature, scenario: Scenario) -> None:
     """Prepare the case for a scenario (cheap: nothing is sent until the scenario ends)."""
-    item = request.node
+    request.node.stash[CASE_KEY] = new_case(request.node, feature.filename, scenario.name)
+
+
+def new_case(item: pytest.Item, feature_filename: str, scenario_name: str) -> ScenarioCase:
+    """The empty case of a scenario item: row, tags and defaults, before any step."""
+    config = item.config
     template = scenario_template(getattr(item, "obj", None))
-    tags = read_tags(template, request.config.rootpath) if template is not None else Tags()
-    settings = state_of(request.config).settings
+    tags = read_tags(template, config.rootpath) if template is not None else Tags()
+    settings = state_of(config).settings
     row: dict[str, Any] = {}
     row_id = None
     callspec = getattr(item, "callspec", None)
@@ -193,18 +211,18 @@ def start_scenario(request: pytest.FixtureRequest, feature: Feature, scenario: S
     if isinstance(dataset_row, DatasetRow):
         row.update(dataset_row.row)
         row_id = dataset_row.case_id if row_id is None else f"{row_id}/{dataset_row.case_id}"
-    feature_file = Path(feature.filename)
+    feature_file = Path(feature_filename)
     spec = CaseSpec(
-        case_id=scenario.name if row_id is None else f"{scenario.name}[{row_id}]",
+        case_id=scenario_name if row_id is None else f"{scenario_name}[{row_id}]",
         nodeid=item.nodeid,
-        group=relative(feature_file, request.config.rootpath),
+        group=relative(feature_file, config.rootpath),
         base_dir=feature_file.parent,
         row=row,
         samples=tags.samples or settings.samples,
         threshold=tags.threshold if tags.threshold is not None else settings.threshold,
         target=tags.target,
     )
-    item.stash[CASE_KEY] = ScenarioCase(spec=spec, feature_file=Path(spec.group), request=request, tags=tags)
+    return ScenarioCase(spec=spec, feature_file=Path(spec.group), tags=tags)
 
 
 def relative(path: Path, root: Path) -> str:

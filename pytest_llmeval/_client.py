@@ -12,6 +12,9 @@ import json
 import os
 import re
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
 from typing import Any, cast
 
 from ._request import ChatRequest, Generation, Usage
@@ -42,10 +45,29 @@ def redact(text: str, key: str | None) -> str:
     return _KEY_LIKE.sub("[redacted]", text)
 
 
-class ModelClient:
-    """An ``AsyncOpenAI`` bound to the engine's event loop (one client per loop)."""
+@dataclass(frozen=True)
+class Attempt:
+    """One try at a request: its outcome, and whether and when to try again."""
 
-    def __init__(self, base_url: str, *, base_url_is_custom: bool, timeout: float, max_retries: int) -> None:
+    generation: Generation
+    retryable: bool = False
+    """True for 408/409/429/5xx, timeouts and dropped connections."""
+    retry_after: float | None = None
+    """Seconds the server asked to wait (``retry-after-ms``, else ``Retry-After``)."""
+    rate_limited: bool = False
+
+
+_RETRYABLE_STATUS = {408, 409, 429}
+
+
+class ModelClient:
+    """An ``AsyncOpenAI`` bound to the engine's event loop (one client per loop).
+
+    The SDK's own retries are off: the engine retries, so it can honour any Retry-After
+    (the SDK gives up on values above 120 s) and share back-off across requests.
+    """
+
+    def __init__(self, base_url: str, *, base_url_is_custom: bool, timeout: float, max_retries: int = 0) -> None:
         self._key = api_key_from_env()
         if self._key is None and not base_url_is_custom:
             raise MissingAPIKeyError(MISSING_KEY_MESSAGE)
@@ -63,6 +85,10 @@ class ModelClient:
         await self._client.close()
 
     async def chat(self, request: ChatRequest) -> Generation:
+        """One request with no retries (see :meth:`attempt`)."""
+        return (await self.attempt(request)).generation
+
+    async def attempt(self, request: ChatRequest) -> Attempt:
         import openai
 
         kwargs: dict[str, Any] = dict(request.params)
@@ -74,20 +100,47 @@ class ModelClient:
                 model=request.model, messages=[cast(Any, dict(m)) for m in request.messages], **kwargs
             )
         except openai.APITimeoutError:
-            return self._failed("request timed out", started)
+            return Attempt(self._failed("request timed out", started), retryable=True)
         except openai.APIConnectionError as exc:
-            return self._failed(f"connection failed: {exc.__cause__ or exc}", started)
+            return Attempt(self._failed(f"connection failed: {exc.__cause__ or exc}", started), retryable=True)
         except openai.APIStatusError as exc:
-            return self._failed(f"HTTP {exc.status_code}: {_error_message(exc)}", started)
+            status = exc.status_code
+            return Attempt(
+                self._failed(f"HTTP {status}: {_error_message(exc)}", started),
+                retryable=status in _RETRYABLE_STATUS or status >= 500,
+                retry_after=retry_after(exc.response.headers),
+                rate_limited=status == 429,
+            )
         except json.JSONDecodeError as exc:
-            return self._failed(f"malformed response body (not JSON): {exc.msg}", started)
+            return Attempt(self._failed(f"malformed response body (not JSON): {exc.msg}", started))
         except openai.OpenAIError as exc:
-            return self._failed(f"{type(exc).__name__}: {exc}", started)
+            return Attempt(self._failed(f"{type(exc).__name__}: {exc}", started))
         latency = time.perf_counter() - started
-        return _read_completion(response, latency, self._key)
+        return Attempt(_read_completion(response, latency, self._key))
 
     def _failed(self, reason: str, started: float) -> Generation:
         return Generation.failed(redact(reason, self._key), time.perf_counter() - started)
+
+
+def retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds to wait from ``retry-after-ms`` or ``Retry-After`` (seconds or an HTTP date)."""
+    millis = headers.get("retry-after-ms")
+    if millis:
+        try:
+            return max(0.0, float(millis) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
 
 
 def _error_message(exc: Any) -> str:

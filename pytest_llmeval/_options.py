@@ -70,6 +70,16 @@ class Settings:
     reports: tuple[str, ...]
     """Report formats to write at the end (``json``, ``md``)."""
     report_dir: Path
+    concurrency: int = 32
+    """Requests in flight at once, across all xdist workers."""
+    rpm: float | None = None
+    """Requests per minute for the whole run, or None for no limit."""
+    tpm: float | None = None
+    """Tokens per minute for the whole run (estimated before, corrected after each call)."""
+    max_cost: float | None = None
+    """US dollars this run may spend on requests; then the rest errors with that reason."""
+    prices_path: Path | None = None
+    """A JSON price table that replaces built-in prices model by model."""
 
 
 @dataclass(frozen=True)
@@ -87,6 +97,11 @@ _OPTIONS = (
     _Option("threshold", "default pass-rate threshold per case, 0-1 (default 1.0)", "1.0", "P"),
     _Option("timeout", "seconds before a request is abandoned (default 60)", "60", "SECONDS"),
     _Option("max-retries", "retries on 429, 5xx, timeouts, dropped connections (default 2)", "2", "N"),
+    _Option("concurrency", "requests in flight at once, across xdist workers (default 32)", "32", "N"),
+    _Option("rpm", "requests per minute for the whole run (default: no limit)", None, "N"),
+    _Option("tpm", "tokens per minute for the whole run (default: no limit)", None, "N"),
+    _Option("max-cost", "stop sending requests once this run has spent USD (default: no limit)", None, "USD"),
+    _Option("prices", "JSON file of model prices (USD per 1M tokens) replacing built-in ones", None, "FILE"),
     _Option("cache", "response cache mode: off, record, replay, refresh (default record)", "record", "MODE"),
     _Option("cache-dir", "response cache folder (default .llmeval-cache in the rootdir)", None, "DIR"),
     _Option("report", "reports to write, comma-separated: json, md (default none)", "", "FORMATS"),
@@ -131,6 +146,11 @@ def resolve(config: pytest.Config) -> Settings:
         cache_dir=raw.path("cache-dir", ".llmeval-cache"),
         reports=reports,
         report_dir=raw.path("report-dir", "llmeval-report"),
+        concurrency=raw.parsed("concurrency", _positive_int),
+        rpm=raw.optional("rpm", _positive_number),
+        tpm=raw.optional("tpm", _positive_number),
+        max_cost=raw.optional("max-cost", _positive_number),
+        prices_path=raw.path("prices", "") if raw.text("prices") else None,
     )
 
 
@@ -165,6 +185,9 @@ class _Raw:
             return parse(value)
         except ValueError as exc:
             raise pytest.UsageError(f"{self.source(name)}: {exc}") from None
+
+    def optional(self, name: str, parse: Callable[[str], T]) -> T | None:
+        return None if self.text(name) is None else self.parsed(name, parse)
 
     def path(self, name: str, default: str) -> Path:
         value = self.text(name)
@@ -205,6 +228,16 @@ def _positive_float(value: str) -> float:
         raise ValueError(f"expected a number of seconds > 0, got {value!r}") from None
     if not number > 0 or number != number or number == float("inf"):
         raise ValueError(f"expected a number of seconds > 0, got {value!r}")
+    return number
+
+
+def _positive_number(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise ValueError(f"expected a number > 0, got {value!r}") from None
+    if not number > 0 or number == float("inf"):
+        raise ValueError(f"expected a number > 0, got {value!r}")
     return number
 
 

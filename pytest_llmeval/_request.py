@@ -38,6 +38,20 @@ class ChatRequest:
 
 
 @dataclass(frozen=True)
+class Job:
+    """One request the engine is to answer before the tests run.
+
+    ``after`` is the key of a job whose answer this one needs (a judge grading a
+    generation): the engine starts it only once that answer is in.
+    """
+
+    key: str
+    material: dict[str, Any]
+    request: ChatRequest
+    after: str | None = None
+
+
+@dataclass(frozen=True)
 class Usage:
     """Token counts as the server reported them."""
 
@@ -69,3 +83,27 @@ class Generation:
     @classmethod
     def failed(cls, reason: str, latency: float = 0.0) -> Generation:
         return cls(text=None, error=reason, latency=latency)
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain data, to hand this outcome to another xdist worker."""
+        return {
+            "text": self.text,
+            "error": self.error,
+            "usage": [self.usage.prompt_tokens, self.usage.completion_tokens],
+            "latency": self.latency,
+            "finish_reason": self.finish_reason,
+            "response_model": self.response_model,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], *, cached: bool = False) -> Generation:
+        prompt, completion = data.get("usage") or (0, 0)
+        return cls(
+            text=data.get("text"),
+            error=data.get("error"),
+            usage=Usage(int(prompt), int(completion)),
+            latency=float(data.get("latency") or 0.0),
+            cached=cached,
+            finish_reason=data.get("finish_reason"),
+            response_model=data.get("response_model"),
+        )

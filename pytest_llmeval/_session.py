@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, NoReturn
 
 import pytest
@@ -13,8 +14,10 @@ from ._case import CaseSetupError, CaseSpec, error_record, grade_sample, make_re
 from ._client import MissingAPIKeyError
 from ._engine import Engine
 from ._options import Settings, resolve
+from ._pricing import PriceTable, PriceTableError
 from ._records import EvalRecord
 from ._request import Generation
+from ._share import SharedRun
 from ._target import call_target
 
 
@@ -54,9 +57,23 @@ def configure(config: pytest.Config) -> RunState:
         cache.check_writable()
     except CacheDirError as exc:
         raise pytest.UsageError(f"--llmeval-cache-dir / llmeval_cache_dir: {exc}") from None
-    state = RunState(settings=settings, cache=cache, engine=Engine(settings, cache))
+    try:
+        prices = PriceTable.load(settings.prices_path)
+    except PriceTableError as exc:
+        raise pytest.UsageError(f"--llmeval-prices / llmeval_prices: {exc}") from None
+    state = RunState(settings=settings, cache=cache, engine=Engine(settings, cache, prices, _shared_run(config)))
     config.stash[STATE_KEY] = state
     return state
+
+
+def _shared_run(config: pytest.Config) -> SharedRun | None:
+    """On an xdist worker, the run folder the controller made (see plugin.pytest_configure_node)."""
+    workerinput = getattr(config, "workerinput", None)
+    if not workerinput or "llmeval_run_dir" not in workerinput:
+        return None
+    index = int(str(workerinput["workerid"]).removeprefix("gw") or 0)
+    count = int(workerinput.get("workercount", 1))
+    return SharedRun(Path(workerinput["llmeval_run_dir"]), index % count, count)
 
 
 def state_of(config: pytest.Config) -> RunState:

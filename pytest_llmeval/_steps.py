@@ -9,13 +9,17 @@ test module that binds feature files with ``pytest_bdd.scenarios``.
 from __future__ import annotations
 
 import base64
+import inspect
 import json
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
-from pytest_bdd import given, parsers, then, when
+from pytest_bdd import parsers
+from pytest_bdd.steps import step as bdd_step
 
 from . import graders
 from ._bdd import ScenarioCase, current_case
@@ -54,6 +58,49 @@ PHRASES: list[tuple[str, str]] = [
 """How each phrase reads in docs and in 'closest phrase' hints."""
 
 
+@dataclass(frozen=True)
+class StepDef:
+    """One phrase: its kind, its pattern, and the handler that adds it to a case."""
+
+    kind: Literal["given", "when", "then"]
+    pattern: re.Pattern[str]
+    handler: Callable[..., None]
+    takes: frozenset[str]
+    """Which of ``docstring`` / ``datatable`` the handler takes from the step."""
+
+
+STEPS: list[StepDef] = []
+"""Every phrase, in the order declared; the planner matches steps against these."""
+
+
+def _phrase(kind: Literal["given", "when", "then"], regex: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Declare ``handler(case, **args)`` for a phrase, and register it with pytest-bdd.
+
+    The same handler serves when the scenario runs (pytest-bdd calls the wrapper with the
+    parsed arguments) and when it is planned before the run (the planner calls it with a
+    case of its own), so a phrase cannot mean two things.
+    """
+
+    def register(handler: Callable[..., None]) -> Callable[..., None]:
+        names = [p for p in inspect.signature(handler).parameters if p != "case"]
+
+        def step_function(request: pytest.FixtureRequest, **kwargs: Any) -> None:
+            __tracebackhide__ = True
+            handler(current_case(request), **kwargs)
+
+        # pytest-bdd passes the arguments a step function's signature names.
+        parameters = [inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+        parameters += [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD) for n in names]
+        step_function.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+        step_function.__name__ = handler.__name__
+        # stacklevel=2: the fixture pytest-bdd makes goes into this module's namespace.
+        bdd_step(parsers.re(regex), kind, stacklevel=2)(step_function)
+        STEPS.append(StepDef(kind, re.compile(regex), handler, frozenset(names) & {"docstring", "datatable"}))
+        return handler
+
+    return register
+
+
 def _q(*names: str) -> str:
     return Q.format(*names)
 
@@ -73,8 +120,8 @@ def _fill(case: ScenarioCase, text: str) -> str:
     try:
         return fill_angle(text, case.spec.row, case.where())
     except PlaceholderError as exc:
-        case.aborted = str(exc)
-        pytest.fail(str(exc), pytrace=False)
+        message = str(exc)
+    case.fail(message.removeprefix(case.where() + ": "))
 
 
 def _path(case: ScenarioCase, raw: str, what: str) -> Path:
@@ -116,31 +163,30 @@ def _cell_value(text: str) -> Any:
 # ---- Given --------------------------------------------------------------------------------
 
 
-@given(parsers.re(f"the model {_q('model')}"))
-def _model(request: pytest.FixtureRequest, model: str) -> None:
-    case = current_case(request)
+@_phrase("given", f"the model {_q('model')}")
+def _model(case: ScenarioCase, model: str) -> None:
     case.step_model = _arg(case, model)
 
 
-@given(parsers.re(r"the system prompt:"))
-def _system_prompt(request: pytest.FixtureRequest, docstring: str) -> None:
-    case = current_case(request)
+@_phrase("given", r"the system prompt:")
+def _system_prompt(case: ScenarioCase, docstring: str) -> None:
     case.spec.system = _fill(case, docstring)
 
 
-@given(parsers.re(f"the system prompt from {_q('path')}"))
-def _system_prompt_file(request: pytest.FixtureRequest, path: str) -> None:
-    case = current_case(request)
+@_phrase("given", f"the system prompt from {_q('path')}")
+def _system_prompt_file(case: ScenarioCase, path: str) -> None:
     text = _path(case, path, "system prompt").read_text(encoding="utf-8")
+    problem = None
     try:
         case.spec.system = fill_braces(text, case.spec.row, case.where())
     except PlaceholderError as exc:
-        case.fail(str(exc).removeprefix(case.where() + ": "))
+        problem = str(exc).removeprefix(case.where() + ": ")
+    if problem is not None:
+        case.fail(problem)
 
 
-@given(parsers.re(r"the conversation:"))
-def _conversation(request: pytest.FixtureRequest, datatable: list[list[str]]) -> None:
-    case = current_case(request)
+@_phrase("given", r"the conversation:")
+def _conversation(case: ScenarioCase, datatable: list[list[str]]) -> None:
     for role, content in _table(case, datatable, ("role", "content")):
         role = role.strip().lower()
         if role not in ("system", "user", "assistant", "developer"):
@@ -148,9 +194,8 @@ def _conversation(request: pytest.FixtureRequest, datatable: list[list[str]]) ->
         case.spec.history.append({"role": role, "content": content})
 
 
-@given(parsers.re(r"the temperature is (?P<value>\S+)"))
-def _temperature(request: pytest.FixtureRequest, value: str) -> None:
-    case = current_case(request)
+@_phrase("given", r"the temperature is (?P<value>\S+)")
+def _temperature(case: ScenarioCase, value: str) -> None:
     try:
         temperature = float(_fill(case, value))
     except ValueError:
@@ -158,16 +203,14 @@ def _temperature(request: pytest.FixtureRequest, value: str) -> None:
     case.spec.params["temperature"] = temperature
 
 
-@given(parsers.re(r"the parameters:"))
-def _parameters(request: pytest.FixtureRequest, datatable: list[list[str]]) -> None:
-    case = current_case(request)
+@_phrase("given", r"the parameters:")
+def _parameters(case: ScenarioCase, datatable: list[list[str]]) -> None:
     for name, value in _table(case, datatable, ("name", "value")):
         case.spec.params[name.strip()] = _cell_value(value.strip())
 
 
-@given(parsers.re(f"the response format is the JSON schema {_q('path')}"))
-def _response_format(request: pytest.FixtureRequest, path: str) -> None:
-    case = current_case(request)
+@_phrase("given", f"the response format is the JSON schema {_q('path')}")
+def _response_format(case: ScenarioCase, path: str) -> None:
     file = _path(case, path, "JSON schema")
     try:
         schema = json.loads(file.read_text(encoding="utf-8"))
@@ -182,15 +225,13 @@ def _response_format(request: pytest.FixtureRequest, path: str) -> None:
     }
 
 
-@given(parsers.re(f"the target {_q('name')}"))
-def _target(request: pytest.FixtureRequest, name: str) -> None:
-    case = current_case(request)
+@_phrase("given", f"the target {_q('name')}")
+def _target(case: ScenarioCase, name: str) -> None:
     case.spec.target = _arg(case, name)
 
 
-@given(parsers.re(f"the image {_q('path')}"))
-def _image(request: pytest.FixtureRequest, path: str) -> None:
-    case = current_case(request)
+@_phrase("given", f"the image {_q('path')}")
+def _image(case: ScenarioCase, path: str) -> None:
     data = _path(case, path, "image").read_bytes()
     if data.startswith(b"\x89PNG\r\n\x1a\n"):
         mime = "image/png"
@@ -204,62 +245,53 @@ def _image(request: pytest.FixtureRequest, path: str) -> None:
 # ---- When ---------------------------------------------------------------------------------
 
 
-@when(parsers.re(f"the user says {_q('text')}"))
-def _user_says(request: pytest.FixtureRequest, text: str) -> None:
-    case = current_case(request)
+@_phrase("when", f"the user says {_q('text')}")
+def _user_says(case: ScenarioCase, text: str) -> None:
     case.spec.user = _arg(case, text)
 
 
-@when(parsers.re(r"the user says:"))
-def _user_says_doc(request: pytest.FixtureRequest, docstring: str) -> None:
-    case = current_case(request)
+@_phrase("when", r"the user says:")
+def _user_says_doc(case: ScenarioCase, docstring: str) -> None:
     case.spec.user = _fill(case, docstring)
 
 
 # ---- Then ---------------------------------------------------------------------------------
 
 
-@then(parsers.re(f"the answer equals {_q('text')}"))
-def _equals(request: pytest.FixtureRequest, text: str) -> None:
-    case = current_case(request)
+@_phrase("then", f"the answer equals {_q('text')}")
+def _equals(case: ScenarioCase, text: str) -> None:
     _add_grader(case, graders.string_check, _arg(case, text), "eq")
 
 
-@then(parsers.re(f"the answer (?P<neg>does not contain|contains) {_q('text')}(?P<any>| in any case)"))
-def _contains(request: pytest.FixtureRequest, neg: str, text: str, any: str) -> None:
-    case = current_case(request)
+@_phrase("then", f"the answer (?P<neg>does not contain|contains) {_q('text')}(?P<any>| in any case)")
+def _contains(case: ScenarioCase, neg: str, text: str, any: str) -> None:
     operation = "ilike" if any else "like"
     _add_grader(case, graders.string_check, _arg(case, text), operation, negate=neg == "does not contain")
 
 
-@then(parsers.re(f"the answer matches the pattern {_q('pattern')}"))
-def _pattern(request: pytest.FixtureRequest, pattern: str) -> None:
-    case = current_case(request)
+@_phrase("then", f"the answer matches the pattern {_q('pattern')}")
+def _pattern(case: ScenarioCase, pattern: str) -> None:
     _add_grader(case, graders.regex, _arg(case, pattern))
 
 
-@then(parsers.re(r"the answer is one of:"))
-def _one_of(request: pytest.FixtureRequest, datatable: list[list[str]]) -> None:
-    case = current_case(request)
+@_phrase("then", r"the answer is one of:")
+def _one_of(case: ScenarioCase, datatable: list[list[str]]) -> None:
     options = [row[0] for row in datatable if row]
     _add_grader(case, graders.one_of, [_fill(case, o) for o in options])
 
 
-@then(parsers.re(r"the answer is valid JSON"))
-def _valid_json(request: pytest.FixtureRequest) -> None:
-    case = current_case(request)
+@_phrase("then", r"the answer is valid JSON")
+def _valid_json(case: ScenarioCase) -> None:
     _add_grader(case, graders.valid_json)
 
 
-@then(parsers.re(f"the answer matches the JSON schema {_q('path')}"))
-def _schema_file(request: pytest.FixtureRequest, path: str) -> None:
-    case = current_case(request)
+@_phrase("then", f"the answer matches the JSON schema {_q('path')}")
+def _schema_file(case: ScenarioCase, path: str) -> None:
     _add_grader(case, graders.json_schema, _path(case, path, "JSON schema"))
 
 
-@then(parsers.re(r"the answer matches the JSON schema:"))
-def _schema_doc(request: pytest.FixtureRequest, docstring: str) -> None:
-    case = current_case(request)
+@_phrase("then", r"the answer matches the JSON schema:")
+def _schema_doc(case: ScenarioCase, docstring: str) -> None:
     try:
         schema = json.loads(_fill(case, docstring))
     except json.JSONDecodeError as exc:
@@ -267,15 +299,13 @@ def _schema_doc(request: pytest.FixtureRequest, docstring: str) -> None:
     _add_grader(case, graders.json_schema, schema)
 
 
-@then(parsers.re(f"the answer validates as {_q('model')}"))
-def _pydantic(request: pytest.FixtureRequest, model: str) -> None:
-    case = current_case(request)
+@_phrase("then", f"the answer validates as {_q('model')}")
+def _pydantic(case: ScenarioCase, model: str) -> None:
     _add_grader(case, graders.pydantic_model, _arg(case, model), base_dir=case.spec.base_dir)
 
 
-@then(parsers.re(f"the JSON at {_q('pointer')} equals (?P<value>.+)"))
-def _pointer(request: pytest.FixtureRequest, pointer: str, value: str) -> None:
-    case = current_case(request)
+@_phrase("then", f"the JSON at {_q('pointer')} equals (?P<value>.+)")
+def _pointer(case: ScenarioCase, pointer: str, value: str) -> None:
     text = _fill(case, value.strip())
     try:
         expected = json.loads(text)
@@ -284,9 +314,8 @@ def _pointer(request: pytest.FixtureRequest, pointer: str, value: str) -> None:
     _add_grader(case, graders.json_pointer, _arg(case, pointer), expected)
 
 
-@then(parsers.re(r"the pass rate is at least (?P<percent>[^%\s]+)%"))
-def _pass_rate(request: pytest.FixtureRequest, percent: str) -> None:
-    case = current_case(request)
+@_phrase("then", r"the pass rate is at least (?P<percent>[^%\s]+)%")
+def _pass_rate(case: ScenarioCase, percent: str) -> None:
     try:
         case.spec.threshold = parse_threshold(_fill(case, percent) + "%")
     except ValueError as exc:

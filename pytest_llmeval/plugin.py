@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from . import _bdd, _llm, _options, _report, _session
+from . import _bdd, _generate, _llm, _options, _report, _session
 
 if TYPE_CHECKING:
     from pytest_bdd.parser import Feature, Scenario, Step
@@ -41,6 +41,25 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     state = config.stash.get(_session.STATE_KEY, None)
     if state is not None:
         state.engine.close()
+    folder = config.stash.get(_RUN_FOLDER, None)
+    if folder is not None:
+        folder.close()
+
+
+_RUN_FOLDER = pytest.StashKey[_generate.RunFolder]()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """xdist controller: give every worker the folder through which they share the run."""
+    folder = node.config.stash.setdefault(_RUN_FOLDER, _generate.RunFolder())
+    folder.configure_node(node.config, node.workerinput)
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, object]:
+    _generate.before_tests(session)
+    return (yield)
 
 
 # tryfirst: pytest-bdd answers this firstresult hook for every tag itself, and which

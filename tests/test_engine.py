@@ -14,6 +14,7 @@ from pytest_llmeval._cache import ResponseCache
 from pytest_llmeval._client import MissingAPIKeyError, redact
 from pytest_llmeval._engine import Engine
 from pytest_llmeval._options import CacheMode, Settings
+from pytest_llmeval._pricing import PriceTable
 from pytest_llmeval._request import ChatRequest
 
 
@@ -41,7 +42,7 @@ def engine_for(server: LoopbackServer, tmp_path: Path) -> Iterator[object]:
 
     def make(**changes: object) -> Engine:
         s = settings(server, tmp_path, **changes)
-        engine = Engine(s, ResponseCache(s.cache_dir, s.cache_mode))
+        engine = Engine(s, ResponseCache(s.cache_dir, s.cache_mode), PriceTable.load(None))
         made.append(engine)
         return engine
 

@@ -1,0 +1,87 @@
+"""Plan: turn every selected test item into the requests it will send, before any test runs.
+
+Feature-file scenarios are planned from their steps with the same handlers that run them
+(:data:`pytest_llmeval._steps.STEPS`), so a planned request is byte-for-byte the request
+the scenario would send. Tests that call ``llm.ask`` in their body cannot be planned; they
+go through the same engine and cache when they run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+
+from ._bdd import ScenarioCase, has_step_definition, new_case, resolve_model, scenario_template
+from ._cache import cache_key, key_material
+from ._request import ChatRequest, Job
+from ._session import state_of
+
+
+def plan(items: Sequence[pytest.Item]) -> list[Job]:
+    """Every distinct request the selected items will send, each once, in item order."""
+    jobs: dict[str, Job] = {}
+    for item in items:
+        for request in planned_requests(item):
+            material = key_material(request, state_of(item.config).settings.base_url)
+            key = cache_key(material)
+            jobs.setdefault(key, Job(key=key, material=material, request=request))
+    return list(jobs.values())
+
+
+def planned_requests(item: pytest.Item) -> list[ChatRequest]:
+    """The requests a scenario item will send, or [] when they cannot be known in advance."""
+    template = scenario_template(getattr(item, "obj", None))
+    if template is None:
+        return []
+    callspec = getattr(item, "callspec", None)
+    example = callspec.params.get("_pytest_bdd_example", {}) if callspec is not None else {}
+    scenario = template.render(example if isinstance(example, dict) else {})
+    try:
+        case = new_case(item, template.feature.filename, scenario.name)
+    except pytest.fail.Exception:
+        return []  # a bad tag: collection reports it
+    if not _apply_steps(item, case, scenario.steps):
+        return []
+    spec = case.spec
+    spec.model = resolve_model(state_of(item.config).settings, case.step_model, case.tags.model)
+    if spec.target is not None or spec.user is None or spec.model is None:
+        return []
+    return spec.requests()
+
+
+def _apply_steps(item: pytest.Item, case: ScenarioCase, steps: Sequence[Any]) -> bool:
+    """Run the plugin's step handlers over the scenario; False when the run would fail anyway.
+
+    A step of the user's own is skipped (it cannot change the request); a step nobody
+    defines, or one of ours written wrongly, means the scenario will fail before it sends
+    anything, so it is not planned and nothing is spent on it.
+    """
+    from ._steps import STEPS
+
+    for step in steps:
+        case.step = step
+        ours = False
+        for definition in STEPS:
+            if definition.kind != step.type:
+                continue
+            match = definition.pattern.fullmatch(step.name)
+            if match is None:
+                continue
+            args: dict[str, Any] = dict(match.groupdict())
+            if "docstring" in definition.takes:
+                args["docstring"] = step.docstring
+            if "datatable" in definition.takes:
+                args["datatable"] = step.datatable.raw() if step.datatable is not None else None
+            if any(value is None for value in args.values()):
+                return False  # a phrase with ':' but no docstring/table: the run will say so
+            try:
+                definition.handler(case, **args)
+            except pytest.fail.Exception:
+                return False  # a mistake in the step: the run reports it where it stands
+            ours = True
+            break
+        if not ours and not has_step_definition(item, step):
+            return False
+    return True

@@ -1,0 +1,64 @@
+"""The progress line while answers are generated: a live line on a terminal, plain lines in CI.
+
+::
+
+    llmeval: 350/1000 answered (120 cached) | 64 in flight | 3 retries | 0 errors | 45,120 tokens | $0.0123 | ETA 12s
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+PLAIN_EVERY = 10.0
+"""Seconds between lines when the output is not a terminal (a CI log)."""
+
+
+def describe(counters: dict[str, Any], elapsed: float) -> str:
+    total, done, cached = int(counters["total"]), int(counters["done"]), int(counters["cached"])
+    fresh = done - cached
+    remaining = total - done
+    eta = "" if not fresh or not remaining else f" | ETA {_seconds(elapsed / fresh * remaining)}"
+    return (
+        f"llmeval: {done}/{total} answered ({cached} cached) | {int(counters['in_flight'])} in flight | "
+        f"{int(counters['retries'])} retries | {int(counters['errors'])} errors | "
+        f"{int(counters['tokens']):,} tokens | ${float(counters['spent']):.4f}{eta}"
+    )
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.0f}s" if value < 120 else f"{value / 60:.0f}m"
+
+
+class Progress:
+    """Writes the progress line through pytest's terminal reporter (nothing with ``-q``)."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.reporter: Any = config.pluginmanager.get_plugin("terminalreporter")
+        self.quiet = config.get_verbosity() < 0 or self.reporter is None
+        self.tty = bool(self.reporter is not None and self.reporter.isatty())
+        self.started = time.monotonic()
+        self._last = float("-inf")
+        self._shown = False
+
+    def update(self, counters: dict[str, Any], *, final: bool = False) -> None:
+        if self.quiet or (not final and not counters.get("total")):
+            return
+        now = time.monotonic()
+        if not final and now - self._last < (0.2 if self.tty else PLAIN_EVERY):
+            return
+        self._last = now
+        line = describe(counters, now - self.started)
+        if final:
+            line += f" in {_seconds(now - self.started)}"
+        if self.tty:
+            if not self._shown:
+                self.reporter.write_line("")
+            self.reporter.rewrite(line, erase=True)
+            if final:
+                self.reporter.write_line("")
+        else:
+            self.reporter.write_line(line)
+        self._shown = True
