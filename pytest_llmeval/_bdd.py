@@ -8,6 +8,7 @@ pytest-bdd range is pinned in ``pyproject.toml``.
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -225,6 +226,7 @@ def new_case(item: pytest.Item, feature_filename: str, scenario_name: str) -> Sc
     return ScenarioCase(spec=spec, feature_file=Path(spec.group), tags=tags)
 
 
+@functools.lru_cache(maxsize=1024)
 def relative(path: Path, root: Path) -> str:
     """``path`` relative to the rootdir when it is inside it: how reports and errors name files."""
     try:

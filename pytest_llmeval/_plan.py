@@ -58,30 +58,25 @@ def _apply_steps(item: pytest.Item, case: ScenarioCase, steps: Sequence[Any]) ->
     defines, or one of ours written wrongly, means the scenario will fail before it sends
     anything, so it is not planned and nothing is spent on it.
     """
-    from ._steps import STEPS
+    from ._steps import match_phrase
 
     for step in steps:
         case.step = step
-        ours = False
-        for definition in STEPS:
-            if definition.kind != step.type:
-                continue
-            match = definition.pattern.fullmatch(step.name)
-            if match is None:
-                continue
-            args: dict[str, Any] = dict(match.groupdict())
-            if "docstring" in definition.takes:
-                args["docstring"] = step.docstring
-            if "datatable" in definition.takes:
-                args["datatable"] = step.datatable.raw() if step.datatable is not None else None
-            if any(value is None for value in args.values()):
-                return False  # a phrase with ':' but no docstring/table: the run will say so
-            try:
-                definition.handler(case, **args)
-            except pytest.fail.Exception:
-                return False  # a mistake in the step: the run reports it where it stands
-            ours = True
-            break
-        if not ours and not has_step_definition(item, step):
-            return False
+        found = match_phrase(step.type, step.name)
+        if found is None:
+            if not has_step_definition(item, step):
+                return False
+            continue
+        definition, parsed = found
+        args: dict[str, Any] = dict(parsed)
+        if "docstring" in definition.takes:
+            args["docstring"] = step.docstring
+        if "datatable" in definition.takes:
+            args["datatable"] = step.datatable.raw() if step.datatable is not None else None
+        if any(value is None for value in args.values()):
+            return False  # a phrase with ':' but no docstring/table: the run will say so
+        try:
+            definition.handler(case, **args)
+        except pytest.fail.Exception:
+            return False  # a mistake in the step: the run reports it where it stands
     return True

@@ -52,7 +52,8 @@ class SharedRun:
         return Generation.from_json(data)
 
     def heartbeat(self, counters: dict[str, Any], *, done: bool = False) -> None:
-        state = {"at": time.time(), "done": done, **counters}
+        # "finished" is the flag; counters may well have a "done" of their own.
+        state = {**counters, "at": time.time(), "finished": done}
         atomic_write_text(self.root / "workers" / f"{self.index}.json", json.dumps(state))
 
     def worker_state(self, index: int) -> dict[str, Any] | None:
@@ -72,7 +73,7 @@ class SharedRun:
             if found is not None:
                 return found
             state = self.worker_state(owner)
-            if state is not None and (state.get("done") or time.time() - float(state["at"]) > STALE_AFTER):
+            if state is not None and (state.get("finished") or time.time() - float(state["at"]) > STALE_AFTER):
                 return self.lookup(key)  # one last look: it may have landed just now
             if state is None and self._started_long_ago():
                 return None  # the owner never even started: do not wait forever
@@ -94,9 +95,9 @@ class SharedRun:
                 continue
             state = self.worker_state(index) or {}
             for name, value in state.items():
-                if isinstance(value, int | float) and not isinstance(value, bool) and name != "at":
+                if isinstance(value, int | float) and not isinstance(value, bool) and name not in ("at", "finished"):
                     total[name] = total.get(name, 0) + value
         return total
 
     def all_done(self) -> bool:
-        return all((self.worker_state(i) or {}).get("done") for i in range(self.workers))
+        return all((self.worker_state(i) or {}).get("finished") for i in range(self.workers))

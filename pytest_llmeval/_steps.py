@@ -9,6 +9,7 @@ test module that binds feature files with ``pytest_bdd.scenarios``.
 from __future__ import annotations
 
 import base64
+import functools
 import inspect
 import json
 import re
@@ -74,31 +75,72 @@ STEPS: list[StepDef] = []
 
 
 def _phrase(kind: Literal["given", "when", "then"], regex: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
-    """Declare ``handler(case, **args)`` for a phrase, and register it with pytest-bdd.
+    """Declare ``handler(case, **args)`` for a phrase.
 
-    The same handler serves when the scenario runs (pytest-bdd calls the wrapper with the
-    parsed arguments) and when it is planned before the run (the planner calls it with a
-    case of its own), so a phrase cannot mean two things.
+    The same handler serves when the scenario runs and when the planner reads the steps
+    before the run, so a phrase cannot mean two things.
     """
 
     def register(handler: Callable[..., None]) -> Callable[..., None]:
-        names = [p for p in inspect.signature(handler).parameters if p != "case"]
-
-        def step_function(request: pytest.FixtureRequest, **kwargs: Any) -> None:
-            __tracebackhide__ = True
-            handler(current_case(request), **kwargs)
-
-        # pytest-bdd passes the arguments a step function's signature names.
-        parameters = [inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
-        parameters += [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD) for n in names]
-        step_function.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
-        step_function.__name__ = handler.__name__
-        # stacklevel=2: the fixture pytest-bdd makes goes into this module's namespace.
-        bdd_step(parsers.re(regex), kind, stacklevel=2)(step_function)
-        STEPS.append(StepDef(kind, re.compile(regex), handler, frozenset(names) & {"docstring", "datatable"}))
+        names = frozenset(inspect.signature(handler).parameters) - {"case"}
+        STEPS.append(StepDef(kind, re.compile(regex), handler, names & {"docstring", "datatable"}))
         return handler
 
     return register
+
+
+def match_phrase(kind: str, text: str) -> tuple[StepDef, dict[str, Any]] | None:
+    """The phrase of the library that ``text`` is, with its arguments; None if it is none."""
+    for definition in STEPS:
+        if definition.kind == kind:
+            found = definition.pattern.fullmatch(text)
+            if found is not None:
+                return definition, found.groupdict()
+    return None
+
+
+class _LibraryParser(parsers.StepParser):
+    """One pytest-bdd parser for all phrases of a kind.
+
+    pytest-bdd looks a step up by scanning every fixture, so three step definitions instead
+    of one per phrase keep that scan (run for every step of every scenario) short.
+    """
+
+    def __init__(self, kind: Literal["given", "when", "then"]) -> None:
+        super().__init__(f"pytest-llmeval {kind} phrases")
+        self.kind = kind
+
+    def is_matching(self, name: str) -> bool:
+        return _match_cached(self.kind, name) is not None
+
+    def parse_arguments(self, name: str) -> dict[str, Any]:
+        return {"llmeval_phrase": _match_cached(self.kind, name)}
+
+
+@functools.lru_cache(maxsize=4096)
+def _match_cached(kind: str, text: str) -> tuple[StepDef, dict[str, Any]] | None:
+    return match_phrase(kind, text)
+
+
+def _run_phrase(
+    request: pytest.FixtureRequest,
+    llmeval_phrase: tuple[StepDef, dict[str, Any]],
+    docstring: str | None = None,
+    datatable: list[list[str]] | None = None,
+) -> None:
+    __tracebackhide__ = True
+    definition, parsed = llmeval_phrase
+    case = current_case(request)
+    args = dict(parsed)
+    if "docstring" in definition.takes:
+        if docstring is None:
+            case.fail('this step needs a docstring (text between """ lines) below it')
+        args["docstring"] = docstring
+    if "datatable" in definition.takes:
+        if datatable is None:
+            case.fail("this step needs a table (| a | b | rows) below it")
+        args["datatable"] = datatable
+    definition.handler(case, **args)
 
 
 def _q(*names: str) -> str:
@@ -320,3 +362,7 @@ def _pass_rate(case: ScenarioCase, percent: str) -> None:
         case.spec.threshold = parse_threshold(_fill(case, percent) + "%")
     except ValueError as exc:
         case.fail(str(exc))
+
+
+for _kind in ("given", "when", "then"):
+    bdd_step(_LibraryParser(_kind), _kind)(_run_phrase)
