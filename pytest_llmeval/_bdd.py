@@ -92,6 +92,18 @@ def read_tags(template: ScenarioTemplate, root: Path) -> Tags:
     return Tags(**values)
 
 
+_TAGS_KEY = pytest.StashKey[dict[int, Tags]]()
+
+
+def _tags_of(config: pytest.Config, template: ScenarioTemplate) -> Tags:
+    """``read_tags`` once per scenario template, not once per row (templates live all session)."""
+    memo = config.stash.setdefault(_TAGS_KEY, {})
+    tags = memo.get(id(template))
+    if tags is None:
+        tags = memo[id(template)] = read_tags(template, config.rootpath)
+    return tags
+
+
 def _tag_problem(name: str, value: str) -> str | None:
     if not value.strip():
         return f"the tag needs a value, e.g. @{name}:..."
@@ -198,7 +210,7 @@ def new_case(item: pytest.Item, feature_filename: str, scenario_name: str) -> Sc
     """The empty case of a scenario item: row, tags and defaults, before any step."""
     config = item.config
     template = scenario_template(getattr(item, "obj", None))
-    tags = read_tags(template, config.rootpath) if template is not None else Tags()
+    tags = _tags_of(config, template) if template is not None else Tags()
     settings = state_of(config).settings
     row: dict[str, Any] = {}
     row_id = None
@@ -233,6 +245,12 @@ def relative(path: Path, root: Path) -> str:
         return path.resolve().relative_to(root.resolve()).as_posix()
     except ValueError:
         return path.as_posix()
+
+
+def forget_case(item: pytest.Item) -> None:
+    """Drop the scenario's case once its record is on the report (memory of big suites)."""
+    if CASE_KEY in item.stash:
+        del item.stash[CASE_KEY]
 
 
 def current_case(request: pytest.FixtureRequest) -> ScenarioCase:

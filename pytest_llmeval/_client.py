@@ -15,7 +15,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import Any, cast
+from typing import Any
 
 from ._request import ChatRequest, Generation, Usage
 
@@ -72,7 +72,9 @@ class ModelClient:
         if self._key is None and not base_url_is_custom:
             raise MissingAPIKeyError(MISSING_KEY_MESSAGE)
         import openai  # here, not at plugin import: a run served from the cache never pays for it
+        from openai.types.chat import ChatCompletion
 
+        self._completion_type = ChatCompletion
         self._client = openai.AsyncOpenAI(
             # Local servers (Ollama, vLLM) ignore the key, but the SDK insists on one.
             api_key=self._key or "no-key-needed",
@@ -96,8 +98,13 @@ class ModelClient:
             kwargs["response_format"] = dict(request.response_format)
         started = time.perf_counter()
         try:
-            response: Any = await self._client.chat.completions.create(
-                model=request.model, messages=[cast(Any, dict(m)) for m in request.messages], **kwargs
+            # The client's documented raw ``post``, not ``chat.completions.create``: the same
+            # endpoint, headers and parsing, without re-walking every message through the typed
+            # params transform (a quarter of the SDK's CPU per request at high request rates).
+            response: Any = await self._client.post(
+                "/chat/completions",
+                body={"model": request.model, "messages": [dict(m) for m in request.messages], **kwargs},
+                cast_to=self._completion_type,
             )
         except openai.APITimeoutError:
             return Attempt(self._failed("request timed out", started), retryable=True)

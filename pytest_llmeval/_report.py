@@ -139,6 +139,7 @@ class Collector:
         if data is not None:
             # Keyed by node id: a rerun plugin's second attempt replaces the first.
             self.records[report.nodeid] = EvalRecord.model_validate(data)
+            del report.llmeval_record  # pytest keeps every report; one copy of a record is enough
 
     def report(self) -> RunReport:
         from . import __version__

@@ -10,7 +10,7 @@ from typing import Any, NoReturn
 import pytest
 
 from ._cache import CacheDirError, ResponseCache
-from ._case import CaseSetupError, CaseSpec, error_record, grade_sample, make_record, sample_record
+from ._case import CaseSetupError, CaseSpec, error_record, failure_text, grade_sample, make_record, sample_record
 from ._client import MissingAPIKeyError
 from ._engine import Engine
 from ._options import Settings, resolve
@@ -64,6 +64,30 @@ def configure(config: pytest.Config) -> RunState:
     state = RunState(settings=settings, cache=cache, engine=Engine(settings, cache, prices, _shared_run(config)))
     config.stash[STATE_KEY] = state
     return state
+
+
+def attach_record(item: pytest.Item, report: pytest.TestReport) -> None:
+    """Put the case's record on the test report, with pytest's outcome and the verdict agreeing.
+
+    Plain JSON data on the report, because xdist carries report attributes to the
+    controller and ``item.stash`` would not cross. A test that passed with a case that did
+    not (``llm.ask`` whose samples errored, no ``check``) fails with the case's table; a
+    test that failed for another reason after its case passed is recorded as an error.
+    """
+    record = item.stash.get(RECORD_KEY, None)
+    if record is not None:
+        del item.stash[RECORD_KEY]  # the report holds it now; a big suite keeps no second copy
+        if report.passed and record.verdict != "pass":
+            report.outcome = "failed"
+            report.longrepr = failure_text(record)
+        elif report.failed and record.verdict == "pass":
+            first = str(report.longrepr).strip().splitlines()
+            reason = f"the test failed after its case passed: {first[-1] if first else 'unknown'}"
+            record = record.model_copy(update={"verdict": "error", "reason": reason})
+        report.llmeval_record = record.model_dump(mode="json")  # type: ignore[attr-defined]
+    stop = item.stash.get(STOP_KEY, None)
+    if stop is not None:
+        report.llmeval_stop = stop  # type: ignore[attr-defined]
 
 
 def _shared_run(config: pytest.Config) -> SharedRun | None:

@@ -111,13 +111,8 @@ def pytest_make_collect_report(
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
     report = yield
     if report.when == "call":
-        # Plain JSON data on the report: xdist carries it to the controller; item.stash would not.
-        record = item.stash.get(_session.RECORD_KEY, None)
-        if record is not None:
-            report.llmeval_record = record.model_dump(mode="json")
-        stop = item.stash.get(_session.STOP_KEY, None)
-        if stop is not None:
-            report.llmeval_stop = stop
+        _session.attach_record(item, report)
+        _bdd.forget_case(item)
     return report
 
 
