@@ -23,7 +23,7 @@ import json
 import random
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -82,6 +82,8 @@ class Engine:
         self._lock = threading.Lock()
         self._spend_of_others = 0.0
         self._spend_read_at = float("-inf")
+        self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+        """How the engine waits before a retry (a seam for tests of long Retry-After values)."""
 
     # ---- the two entry points ------------------------------------------------------------
 
@@ -279,7 +281,7 @@ class Engine:
                 )
             retries += 1
             self.meter.retries += 1
-            await asyncio.sleep(wait)
+            await self.sleep(wait)
 
     def _over_budget(self) -> str | None:
         limit = self.settings.max_cost

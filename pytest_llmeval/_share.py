@@ -18,8 +18,8 @@ from typing import Any
 from ._cache import atomic_write_text
 from ._request import Generation
 
-STALE_AFTER = 20.0
-"""Seconds without a heartbeat after which a worker is taken for dead."""
+STALE_AFTER = float(os.environ.get("PYTEST_LLMEVAL_STALE_AFTER", "20"))
+"""Seconds without a heartbeat after which a worker is taken for dead (the variable is for tests)."""
 
 
 class SharedRun:
