@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
 
-from ._case import CaseSpec, error_record, failure_text
+from ._case import CaseSpec, error_record, fail, failure_text
 from ._dataset import DatasetError, DatasetRow, load_dataset, row_hash
 from ._options import Settings, parse_samples, parse_threshold
 from ._records import EvalRecord
@@ -148,7 +148,7 @@ def generate_tests(metafunc: pytest.Metafunc) -> None:
     metafunc.parametrize(ROW_FIXTURE, dataset_params(feature_dir / tags.dataset, where))
 
 
-def clean_collect_error(report: pytest.CollectReport) -> None:
+def clean_collect_error(report: pytest.CollectReport, root: Path) -> None:
     """Replace pytest-bdd's traceback for a malformed feature file with one line that says where."""
     from pytest_bdd.exceptions import GherkinParseError
 
@@ -159,14 +159,14 @@ def clean_collect_error(report: pytest.CollectReport) -> None:
     if isinstance(error, GherkinParseError):
         message = error.message.replace("Unknown parsing error: ", "").replace("Parser errors:\n", "")
         report.longrepr = (
-            f"{error.filename}:{error.line}: malformed feature file: {message.strip()}\n"
+            f"{relative(Path(error.filename), root)}:{error.line}: malformed feature file: {message.strip()}\n"
             f"    {error.line_content.strip()}"
         )
 
 
 def _collect_error(message: str) -> NoReturn:
     __tracebackhide__ = True
-    pytest.fail(message, pytrace=False)
+    fail(message)
 
 
 # ---- the case behind one running scenario -------------------------------------------------
@@ -188,14 +188,16 @@ class ScenarioCase:
     def where(self) -> str:
         if self.step is None:
             return str(self.feature_file)
-        return f"{self.feature_file}:{self.step.line_number}: {self.step.keyword} {self.step.name}"
+        # "Given the conversation:" + ": unknown role" would read "::".
+        text = f"{self.step.keyword} {self.step.name}".removesuffix(":")
+        return f"{self.feature_file}:{self.step.line_number}: {text}"
 
     def fail(self, message: str) -> NoReturn:
         """Stop the scenario with one line that names the feature file, line and step."""
         __tracebackhide__ = True
         full = f"{self.where()}: {message}"
         self.aborted = full
-        pytest.fail(full, pytrace=False)
+        fail(full)
 
 
 CASE_KEY = pytest.StashKey[ScenarioCase]()
@@ -287,11 +289,26 @@ def finish_scenario(request: pytest.FixtureRequest) -> None:
     if case.aborted is not None:
         request.node.stash[RECORD_KEY] = error_record(spec, case.aborted)
         return  # the step's own error is already on its way to the report
+    where = f"{case.feature_file}: scenario {request.node.name!r}"
+    problem = None
+    if spec.user is None:
+        problem = f"{where}: no user message: add a step 'When the user says \"...\"'"
+    elif not spec.graders:
+        # Without a Then step every answer would "pass": an eval that cannot fail.
+        problem = f"{where}: nothing grades the answer: add a Then step (see docs/steps.md)"
+    elif spec.model is None and spec.target is None:
+        problem = (
+            f"{where}: no model: add 'Given the model \"...\"', a @model:NAME tag, --llmeval-model, "
+            "or llmeval_model in the ini file"
+        )
+    if problem is not None:
+        request.node.stash[RECORD_KEY] = error_record(spec, problem)
+        fail(problem)
     targets = request.getfixturevalue("llmeval_targets") if spec.target is not None else None
     record = run_case(request.node, state, spec, targets)
     request.node.stash[RECORD_KEY] = record
     if record.verdict != "pass":
-        pytest.fail(failure_text(record), pytrace=False)
+        fail(failure_text(record))
 
 
 def resolve_model(settings: Settings, *specific: str | None) -> str | None:
@@ -321,4 +338,4 @@ def step_not_found(request: pytest.FixtureRequest, step: Step, scenario: Scenari
     case = request.node.stash.get(CASE_KEY, None)
     if case is not None:
         case.aborted = message.splitlines()[0]
-    pytest.fail(message, pytrace=False)
+    fail(message)

@@ -10,11 +10,23 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
+
+import pytest
 
 from ._records import EvalRecord, GradeRecord, SampleRecord, UsageRecord, Verdict
 from ._request import ChatRequest, Generation
 from .graders._base import Grade, Grader, make_sample
+
+
+def fail(message: str) -> NoReturn:
+    """Fail the current test with ``message`` alone: no traceback, no chained exception.
+
+    ``from None`` matters: called while handling a parse error, ``pytest.fail`` would
+    otherwise print the raw error first ("During handling of the above exception...").
+    """
+    __tracebackhide__ = True
+    raise pytest.fail.Exception(message, pytrace=False) from None
 
 
 class CaseSetupError(Exception):

@@ -21,7 +21,7 @@ from typing import Any, overload
 import pytest
 
 from ._bdd import relative, resolve_model
-from ._case import CaseSetupError, CaseSpec, failure_text, grade_sample, make_record, sample_record
+from ._case import CaseSetupError, CaseSpec, error_record, fail, failure_text, grade_sample, make_record, sample_record
 from ._client import MissingAPIKeyError
 from ._dataset import DatasetRow
 from ._options import parse_samples, parse_threshold
@@ -86,7 +86,7 @@ class Answer(Sequence[str]):
         record = make_record(self.spec, samples)
         self._llm.record(record)
         if record.verdict != "pass":
-            pytest.fail(failure_text(record), pytrace=False)
+            fail(failure_text(record))
         return record
 
 
@@ -101,14 +101,12 @@ class LLM:
         options: dict[str, Any] = dict(marker.kwargs) if marker else {}
         unknown = set(options) - _MARK_KEYS
         if unknown:
-            raise pytest.UsageError(
-                f"{item.nodeid}: unknown llmeval marker argument(s) {sorted(unknown)}; use {sorted(_MARK_KEYS)}"
-            )
+            fail(f"{item.nodeid}: unknown llmeval marker argument(s) {sorted(unknown)}; use {sorted(_MARK_KEYS)}")
         try:
             self.samples = parse_samples(str(options.get("samples", state.settings.samples)))
             self.threshold = parse_threshold(str(options.get("threshold", state.settings.threshold)))
         except ValueError as exc:
-            pytest.fail(f"{item.nodeid}: @pytest.mark.llmeval: {exc}", pytrace=False)
+            fail(f"{item.nodeid}: @pytest.mark.llmeval: {exc}")
         self.model = resolve_model(state.settings, options.get("model"))
         self.parameters: dict[str, Any] = dict(options.get("parameters") or {})
         self.target: str | None = options.get("target")
@@ -165,7 +163,8 @@ class LLM:
         if missing_key is not None:
             stop_run(item, missing_key)
         if problem is not None:
-            pytest.fail(problem, pytrace=False)
+            self.record(error_record(spec, problem))
+            fail(problem)
         answer = Answer(self, spec, generations)
         # Until check() is called the case is recorded ungraded, so an errored request still shows.
         self.record(make_record(spec, [sample_record(i, g, []) for i, g in enumerate(generations)]))
@@ -182,10 +181,7 @@ def make_llm(request: pytest.FixtureRequest) -> LLM:
 def case_row(request: pytest.FixtureRequest, row: object) -> dict[str, Any]:
     """The dataset row of the current test (see the ``llmeval_dataset`` marker)."""
     if not isinstance(row, DatasetRow):
-        pytest.fail(
-            f"{request.node.nodeid}: the 'case' fixture needs @pytest.mark.llmeval_dataset(\"path\")",
-            pytrace=False,
-        )
+        fail(f"{request.node.nodeid}: the 'case' fixture needs @pytest.mark.llmeval_dataset(\"path\")")
     return dict(row.row)
 
 
@@ -197,12 +193,9 @@ def generate_tests(metafunc: pytest.Metafunc) -> None:
     if marker is None:
         return
     if not marker.args or not isinstance(marker.args[0], str | Path):
-        pytest.fail(f'{metafunc.definition.nodeid}: use @pytest.mark.llmeval_dataset("path")', pytrace=False)
+        fail(f'{metafunc.definition.nodeid}: use @pytest.mark.llmeval_dataset("path")')
     if ROW_FIXTURE not in metafunc.fixturenames:
-        pytest.fail(
-            f"{metafunc.definition.nodeid}: @pytest.mark.llmeval_dataset needs the test to take the 'case' fixture",
-            pytrace=False,
-        )
+        fail(f"{metafunc.definition.nodeid}: @pytest.mark.llmeval_dataset needs the test to take the 'case' fixture")
     path = Path(str(metafunc.definition.path)).parent / marker.args[0]
     where = f"{metafunc.definition.nodeid}: llmeval_dataset({str(marker.args[0])!r})"
     metafunc.parametrize(ROW_FIXTURE, dataset_params(path, where))

@@ -91,7 +91,12 @@ class _Option:
 
 
 _OPTIONS = (
-    _Option("model", "model for every case, overriding steps, tags and markers", None, "MODEL"),
+    _Option(
+        "model",
+        "model for every case; the flag overrides steps, tags and markers, the ini key is the default",
+        None,
+        "MODEL",
+    ),
     _Option("base-url", "OpenAI-compatible server URL (default: $OPENAI_BASE_URL or OpenAI)", None, "URL"),
     _Option("samples", "default samples per case (default 1)", "1", "N"),
     _Option("threshold", "default pass-rate threshold per case, 0-1 (default 1.0)", "1.0", "P"),
@@ -114,7 +119,11 @@ def add_options(parser: pytest.Parser) -> None:
     group = parser.getgroup("llmeval", "LLM evals (pytest-llmeval)")
     for opt in _OPTIONS:
         dest = "llmeval_" + opt.name.replace("-", "_")
-        group.addoption(f"--llmeval-{opt.name}", dest=dest, default=None, metavar=opt.metavar, help=opt.help)
+        # "append" for the model so that giving it twice is an error, not a silent last-wins.
+        action = "append" if opt.name == "model" else "store"
+        group.addoption(
+            f"--llmeval-{opt.name}", dest=dest, default=None, metavar=opt.metavar, help=opt.help, action=action
+        )
         parser.addini(dest, opt.help, default=opt.default)
 
 
@@ -125,7 +134,13 @@ def resolve(config: pytest.Config) -> Settings:
     base_url = base_url_cli or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
     if not base_url.startswith(("http://", "https://")):
         raise pytest.UsageError(f"{raw.source('base-url')}: expected an http(s) URL, got {base_url!r}")
-    cli_model = config.getoption("llmeval_model")
+    cli_models = config.getoption("llmeval_model") or []
+    if len(cli_models) > 1:
+        raise pytest.UsageError(
+            f"--llmeval-model given {len(cli_models)} times: running several models side by side is not "
+            "available yet; run once per model"
+        )
+    cli_model = cli_models[0] if cli_models else None
     ini_model = config.getini("llmeval_model")
     reports = tuple(sorted({f.strip().lower() for f in (raw.text("report") or "").split(",") if f.strip()}))
     for fmt in reports:
@@ -164,7 +179,7 @@ class _Raw:
         return "llmeval_" + name.replace("-", "_")
 
     def from_cli(self, name: str) -> bool:
-        return self.config.getoption(self._dest(name)) is not None
+        return self.config.getoption(self._dest(name)) not in (None, [])
 
     def source(self, name: str) -> str:
         if self.from_cli(name):

@@ -11,7 +11,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-ANGLE = re.compile(r"<([A-Za-z_][\w.-]*)>")
+ANGLE = re.compile(r"(?<!\\)<([A-Za-z_][\w.-]*)>")
+"""``<name>``; written ``\\<name>`` it stays literal text (for prompts that mention tags)."""
 BRACES = re.compile(r"\{\{\s*(?:item\.)?([A-Za-z_][\w-]*)\s*\}\}")
 
 
@@ -26,7 +27,7 @@ def as_text(value: Any) -> str:
 
 def fill_angle(text: str, row: Mapping[str, Any], where: str) -> str:
     """Replace every ``<name>`` with the row's value; ``where`` names the step for errors."""
-    return _fill(ANGLE, "<{}>", text, row, where)
+    return _fill(ANGLE, "<{}>", text, row, where).replace("\\<", "<")
 
 
 def fill_braces(text: str, row: Mapping[str, Any], where: str) -> str:

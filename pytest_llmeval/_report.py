@@ -114,7 +114,7 @@ def markdown(report: RunReport) -> str:
         lines.append("|---|---|---|---|---|")
         for r in bad:
             reason = r.reason.splitlines()[0].replace("|", "/") if r.reason else ""
-            lines.append(f"| `{r.case_id}` | {r.model} | {r.verdict} | {r.passes}/{r.samples} | {reason} |")
+            lines.append(f"| `{r.case_id}` | {r.model} | {r.verdict} | {r.passes}/{r.passes + r.failures} | {reason} |")
     return "\n".join(lines)
 
 

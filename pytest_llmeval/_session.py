@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
 import pytest
 
 from ._cache import CacheDirError, ResponseCache
-from ._case import CaseSetupError, CaseSpec, error_record, failure_text, grade_sample, make_record, sample_record
+from ._case import CaseSetupError, CaseSpec, error_record, fail, failure_text, grade_sample, make_record, sample_record
 from ._client import MissingAPIKeyError
 from ._engine import Engine
 from ._options import Settings, resolve
@@ -28,8 +28,6 @@ class RunState:
     settings: Settings
     cache: ResponseCache
     engine: Engine
-    records: list[EvalRecord] = field(default_factory=list)
-    """Records that reached this process's reports (the controller's, under xdist)."""
 
 
 STATE_KEY = pytest.StashKey[RunState]()
@@ -47,7 +45,7 @@ def stop_run(item: pytest.Item, message: str) -> NoReturn:
     __tracebackhide__ = True
     item.stash[STOP_KEY] = message
     item.session.shouldstop = STOP_REASON
-    pytest.fail("not run: no OpenAI API key (how to fix it: the llmeval section at the end)", pytrace=False)
+    fail("not run: no OpenAI API key (how to fix it: the llmeval section at the end)")
 
 
 def configure(config: pytest.Config) -> RunState:

@@ -194,6 +194,25 @@ def _add_grader(case: ScenarioCase, build: Any, *args: Any, **kwargs: Any) -> No
         case.fail(str(exc))
 
 
+def _strict_compatible(schema: Any) -> bool:
+    """Whether OpenAI's strict structured outputs accept ``schema``: every object closed
+    (``additionalProperties: false``) with all its properties required, all the way down.
+    Strict mode is asked for only then; otherwise the API would refuse the request."""
+    if isinstance(schema, list):
+        return all(_strict_compatible(s) for s in schema)
+    if not isinstance(schema, dict):
+        return True
+    properties = schema.get("properties")
+    if schema.get("type") == "object" or properties is not None:
+        if schema.get("additionalProperties") is not False:
+            return False
+        if set(schema.get("required", [])) != set(properties or {}):
+            return False
+    children = [*(properties or {}).values(), schema.get("items"), *schema.get("anyOf", [])]
+    children += list((schema.get("$defs") or {}).values())
+    return all(_strict_compatible(c) for c in children if c is not None)
+
+
 def _cell_value(text: str) -> Any:
     """A datatable value: JSON when it parses (0.2, 256, true), else the text itself."""
     try:
@@ -259,8 +278,7 @@ def _response_format(case: ScenarioCase, path: str) -> None:
     except json.JSONDecodeError as exc:
         case.fail(f"{file}:{exc.lineno}: not valid JSON: {exc.msg}")
     name = re.sub(r"[^A-Za-z0-9_-]", "_", file.stem)[:64] or "schema"
-    # OpenAI's strict mode needs a closed schema; ask for it only when the schema is one.
-    strict = isinstance(schema, dict) and schema.get("additionalProperties") is False
+    strict = _strict_compatible(schema)
     case.spec.response_format = {
         "type": "json_schema",
         "json_schema": {"name": name, "schema": schema, "strict": strict},

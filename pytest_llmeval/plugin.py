@@ -103,7 +103,7 @@ def pytest_make_collect_report(
 ) -> Generator[None, pytest.CollectReport, pytest.CollectReport]:
     report = yield
     if report.failed:
-        _bdd.clean_collect_error(report)
+        _bdd.clean_collect_error(report, collector.config.rootpath)
     return report
 
 

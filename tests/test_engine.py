@@ -15,7 +15,7 @@ from pytest_llmeval._client import MissingAPIKeyError, redact
 from pytest_llmeval._engine import Engine
 from pytest_llmeval._options import CacheMode, Settings
 from pytest_llmeval._pricing import PriceTable
-from pytest_llmeval._request import ChatRequest
+from pytest_llmeval._request import ChatRequest, Job
 
 
 def settings(server: LoopbackServer, tmp_path: Path, **changes: object) -> Settings:
@@ -115,3 +115,55 @@ def test_missing_key_for_openai_is_refused_before_sending(server: LoopbackServer
 def test_redact_removes_the_key_and_key_like_strings() -> None:
     assert redact(f"bad key {SECRET} here", SECRET) == "bad key [redacted] here"
     assert redact("Incorrect API key provided: sk-proj-****abcd.", None) == "Incorrect API key provided: [redacted]."
+
+
+def test_retry_after_above_120_seconds_is_honoured(server: LoopbackServer, engine_for) -> None:  # type: ignore[no-untyped-def]
+    # The SDK alone gives up on Retry-After > 120 s; the engine waits it out (here through its
+    # sleep seam, so the test does not wait 300 real seconds).
+    server.add_rule(None, Fault.status(429, retry_after=300), times=1)
+    server.add_rule(None, "after the wait")
+    engine = engine_for(max_retries=2)
+    waits: list[float] = []
+
+    async def fake_sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    engine.sleep = fake_sleep
+    engine._ensure_limits().pause_for = lambda seconds: None  # the shared pause would sleep for real
+    (gen,) = engine.generate([ask("x")])
+    assert gen.text == "after the wait"
+    assert waits == [300.0]
+    assert engine.meter.rate_limited == 1 and engine.meter.retries == 1
+
+
+def test_retry_after_beyond_the_cap_fails_with_the_reason(server: LoopbackServer, engine_for) -> None:  # type: ignore[no-untyped-def]
+    server.add_rule(None, Fault.status(429, retry_after=3600))
+    engine = engine_for(max_retries=2)
+    engine._ensure_limits().pause_for = lambda seconds: None
+    (gen,) = engine.generate([ask("x")])
+    assert gen.error is not None and "asked to wait 3600 s, more than 600 s" in gen.error
+    assert server.total_requests == 1
+
+
+def test_dependent_job_starts_after_its_generation(server: LoopbackServer, engine_for) -> None:  # type: ignore[no-untyped-def]
+    # The shape judge calls will take: a job that needs another job's answer first.
+    server.add_rule("generate", "draft", latency=0.3)
+    server.add_rule("judge", "5")
+    engine = engine_for()
+    first = Job(key="a" * 64, material={}, request=ask("generate"))
+    judge = Job(key="b" * 64, material={}, request=ask("judge"), after=first.key)
+    engine.prefetch([judge, first])
+    assert engine.results[first.key].text == "draft" and engine.results[judge.key].text == "5"
+    at = {r.body["messages"][-1]["content"]: r.at for r in server.requests}
+    assert at["judge"] >= at["generate"] + 0.25
+
+
+def test_cache_hits_never_touch_the_network_or_the_limits(server: LoopbackServer, engine_for, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    server.add_rule(None, "cached answer")
+    engine = engine_for(cache_mode=CacheMode.RECORD)
+    engine.generate([ask("x")])
+    again = engine_for(cache_mode=CacheMode.RECORD, rpm=1.0)  # one request a minute: a miss would stall
+    (gen,) = again.generate([ask("x")])
+    assert gen.cached and gen.text == "cached answer"
+    assert server.total_requests == 1
+    assert again._limits is None

@@ -27,3 +27,7 @@ def test_braces_accept_item_prefix_and_spaces() -> None:
 def test_braces_missing() -> None:
     with pytest.raises(PlaceholderError, match=r"no value for \{\{ tier \}\}"):
         fill_braces("{{ tier }}", {}, "prompt.md")
+
+
+def test_backslash_keeps_angle_brackets_literal() -> None:
+    assert fill_angle(r"make \<b>this</b> bold for <name>", {"name": "Ann"}, "x") == "make <b>this</b> bold for Ann"

@@ -227,3 +227,34 @@ def test_no_model_anywhere(project: Project) -> None:
     result = project.run()
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*no model: add 'Given the model*--llmeval-model*"])
+
+
+def test_a_scenario_with_nothing_to_grade_is_an_error(project: Project) -> None:
+    project.server.add_rule(None, "anything")
+    project.feature(
+        """
+        Feature: f
+          Scenario: ungraded
+            Given the model "m"
+            When the user says "hi"
+        """
+    )
+    result = project.run("--llmeval-report=json")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["features/eval.feature: scenario 'test_ungraded': nothing grades the answer*"])
+    assert project.cases()["ungraded"]["verdict"] == "error"
+
+
+def test_model_given_twice_is_a_usage_error(project: Project) -> None:
+    project.feature(OK_SCENARIO)
+    result = project.run("--llmeval-model=a", "--llmeval-model=b")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--llmeval-model given 2 times*not available yet*"])
+
+
+def test_errors_inside_steps_print_one_message_without_a_chain(project: Project) -> None:
+    project.feature(OK_SCENARIO.replace('Given the model "m"', "Given the temperature is warm"))
+    result = project.run()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["features/eval.feature:3: Given the temperature is warm: expected a number*"])
+    result.stdout.no_fnmatch_line("*During handling*")

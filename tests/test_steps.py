@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+from pytest_llmeval._steps import PHRASES, STEPS, _strict_compatible, match_phrase
+
+
+def test_every_documented_phrase_has_a_handler() -> None:
+    samples = {
+        'the model "M"': 'the model "gpt-4.1-mini"',
+        "the temperature is T": "the temperature is 0.2",
+        'the JSON at "/pointer" equals VALUE': 'the JSON at "/a" equals 1',
+        "the pass rate is at least P%": "the pass rate is at least 80%",
+    }
+    for kind, phrase in PHRASES:
+        text = samples.get(phrase, phrase)
+        assert match_phrase(kind, text) is not None, (kind, phrase)
+    assert len(STEPS) >= len({p for _, p in PHRASES}) - 4  # contains/does not contain share one pattern
+
+
+def test_escaped_quotes_in_arguments() -> None:
+    found = match_phrase("then", r'the answer equals "say \"hi\""')
+    assert found is not None and found[1]["text"] == r"say \"hi\""
+
+
+def test_strict_structured_output_only_for_closed_schemas() -> None:
+    closed = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["a", "b"],
+        "properties": {
+            "a": {"type": "string"},
+            "b": {"type": "array", "items": {"type": "object", "additionalProperties": False, "properties": {}}},
+        },
+    }
+    assert _strict_compatible(closed)
+    assert not _strict_compatible({**closed, "required": ["a"]})
+    assert not _strict_compatible({"type": "object", "properties": {"a": {}}, "required": ["a"]})
+    nested_open = {**closed, "properties": {**closed["properties"], "b": {"type": "object"}}}
+    assert not _strict_compatible(nested_open)
