@@ -14,6 +14,7 @@ from typing import Any, Literal, NoReturn
 
 import pytest
 
+from ._pricing import PriceTable
 from ._records import EvalRecord, GradeRecord, SampleRecord, UsageRecord, Verdict
 from ._request import ChatRequest, Generation
 from .graders._base import Grade, Grader, make_sample
@@ -142,8 +143,8 @@ def sample_record(index: int, generation: Generation, grades: Sequence[Grade]) -
     )
 
 
-def make_record(spec: CaseSpec, samples: Sequence[SampleRecord]) -> EvalRecord:
-    """Count, decide the verdict, total the usage."""
+def make_record(spec: CaseSpec, samples: Sequence[SampleRecord], prices: PriceTable | None = None) -> EvalRecord:
+    """Count, decide the verdict, total the usage and its cost."""
     passes = sum(s.outcome == "pass" for s in samples)
     failures = sum(s.outcome == "fail" for s in samples)
     errors = sum(s.outcome == "error" for s in samples)
@@ -175,6 +176,7 @@ def make_record(spec: CaseSpec, samples: Sequence[SampleRecord]) -> EvalRecord:
         reason=reason,
         usage=UsageRecord(prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion),
         latency_s=round(sum(s.latency_s for s in samples), 4),
+        cost_usd=prices.cost(spec.model, prompt, completion) if prices is not None and spec.model else None,
         cache_hits=sum(s.cached for s in samples),
         sample_records=list(samples),
     )

@@ -51,6 +51,29 @@ def before_tests(session: pytest.Session) -> None:
         progress.update(engine.meter.counters(), final=True)
 
 
+RUN_FOLDER = pytest.StashKey["RunFolder"]()
+
+
+def run_counters(config: pytest.Config) -> dict[str, float] | None:
+    """The engine's counters for the whole run: this process's, or every xdist worker's."""
+    folder = config.stash.get(RUN_FOLDER, None)
+    if folder is not None and folder.path is not None:
+        return SharedRun(folder.path, 0, max(folder.workers, 1)).totals() or None
+    meter = state_of(config).engine.meter
+    return meter.counters() if meter.total else None
+
+
+def describe_run(counters: dict[str, float]) -> str:
+    """One line for the llmeval section: what generation did, whatever the progress line showed."""
+    fresh = int(counters.get("done", 0)) - int(counters.get("cached", 0))
+    return (
+        f"requests: {int(counters.get('total', 0))} planned, {int(counters.get('cached', 0))} from the cache, "
+        f"{fresh} sent | {int(counters.get('retries', 0))} retries | "
+        f"{int(counters.get('rate_limited', 0))} rate-limited | {int(counters.get('errors', 0))} errors | "
+        f"${float(counters.get('spent', 0.0)):.4f} spent"
+    )
+
+
 class RunFolder:
     """The controller's side of sharing a run between xdist workers."""
 
@@ -74,7 +97,7 @@ class RunFolder:
         assert self.path is not None
         progress = Progress(config)
         progress.tty = False  # the controller's line would fight xdist's own output
-        while not self._stop.wait(1.0):
+        while not self._stop.wait(0.25):
             count = max(self.workers, 1)
             share = SharedRun(self.path, 0, count)
             totals = share.totals()

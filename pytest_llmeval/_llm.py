@@ -25,6 +25,7 @@ from ._case import CaseSetupError, CaseSpec, error_record, fail, failure_text, g
 from ._client import MissingAPIKeyError
 from ._dataset import DatasetRow
 from ._options import parse_samples, parse_threshold
+from ._pricing import PriceTable
 from ._records import EvalRecord, SampleRecord
 from ._request import Generation
 from ._session import RECORD_KEY, RunState, Target, _from_target, state_of, stop_run
@@ -83,7 +84,7 @@ class Answer(Sequence[str]):
             sample_record(i, g, grade_sample(self.spec.graders, g.text, self.spec.row) if g.text is not None else [])
             for i, g in enumerate(self.generations)
         ]
-        record = make_record(self.spec, samples)
+        record = make_record(self.spec, samples, self._llm.prices)
         self._llm.record(record)
         if record.verdict != "pass":
             fail(failure_text(record))
@@ -167,8 +168,13 @@ class LLM:
             fail(problem)
         answer = Answer(self, spec, generations)
         # Until check() is called the case is recorded ungraded, so an errored request still shows.
-        self.record(make_record(spec, [sample_record(i, g, []) for i, g in enumerate(generations)]))
+        ungraded = [sample_record(i, g, []) for i, g in enumerate(generations)]
+        self.record(make_record(spec, ungraded, self.prices))
         return answer
+
+    @property
+    def prices(self) -> PriceTable:
+        return self._state.engine.prices
 
     def record(self, record: EvalRecord) -> None:
         self._request.node.stash[RECORD_KEY] = record

@@ -68,6 +68,10 @@ class EvalRecord(_Model):
     reason: str | None = Field(None, description="Why the verdict is error, when it is.")
     usage: UsageRecord = Field(default_factory=lambda: UsageRecord(), description="Tokens over all samples.")
     latency_s: float = Field(0.0, description="Sum of the samples' request seconds.")
+    cost_usd: float | None = Field(
+        None,
+        description="What the samples' tokens cost at the price table's rates (cached ones too); None if unpriced.",
+    )
     cache_hits: int = Field(0, description="Samples answered from the cache.")
     sample_records: list[SampleRecord] = Field(default_factory=list, description="Every sample, in order.")
 
@@ -86,6 +90,7 @@ class GroupSummary(_Model):
     sample_errors: int
     cache_hits: int
     tokens: int
+    cost_usd: float = Field(0.0, description="Sum of the priced cases' cost.")
 
 
 class RunReport(_Model):

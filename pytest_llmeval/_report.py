@@ -32,6 +32,7 @@ def summarize(group: str, records: Sequence[EvalRecord]) -> GroupSummary:
         sample_errors=sum(r.errors for r in records),
         cache_hits=sum(r.cache_hits for r in records),
         tokens=sum(r.usage.total_tokens for r in records),
+        cost_usd=round(sum(r.cost_usd or 0.0 for r in records), 6),
     )
 
 
@@ -57,8 +58,19 @@ def terminal_lines(report: RunReport, damaged: Sequence[str]) -> list[str]:
     """
     rows = [*report.groups, report.overall]
     width = max(len(g.group) for g in rows)
-    columns = ("pass rate", "cases", "failed", "errored", "samples", "s.failed", "s.errored", "cached", "tokens")
-    widths = (15, 5, 6, 7, 7, 8, 9, 6, 8)
+    columns = (
+        "pass rate",
+        "cases",
+        "failed",
+        "errored",
+        "samples",
+        "s.failed",
+        "s.errored",
+        "cached",
+        "tokens",
+        "cost",
+    )
+    widths = (15, 5, 6, 7, 7, 8, 9, 6, 8, 9)
     header = f"{'':<{width}}  " + "  ".join(f"{c:>{w}}" for c, w in zip(columns, widths, strict=True))
     lines = [header]
     for group in rows:
@@ -75,6 +87,7 @@ def terminal_lines(report: RunReport, damaged: Sequence[str]) -> list[str]:
             group.sample_errors,
             group.cache_hits,
             group.tokens,
+            f"${group.cost_usd:.4f}",
         )
         lines.append(f"{group.group:<{width}}  " + "  ".join(f"{v:>{w}}" for v, w in zip(values, widths, strict=True)))
     for line in damaged:
@@ -99,14 +112,15 @@ def markdown(report: RunReport) -> str:
         "# LLM eval results",
         "",
         "| group | pass rate | cases | failed | errored | samples | failed samples | errored samples "
-        "| cache hits | tokens |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| cache hits | tokens | cost (USD) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for g in [*report.groups, report.overall]:
         rate = "n/a" if g.pass_rate is None else f"{g.pass_rate:.1%}"
         lines.append(
             f"| {g.group} | {g.passed}/{g.passed + g.failed} ({rate}) | {g.cases} | {g.failed} | "
-            f"{g.errored} | {g.samples} | {g.sample_failures} | {g.sample_errors} | {g.cache_hits} | {g.tokens} |"
+            f"{g.errored} | {g.samples} | {g.sample_failures} | {g.sample_errors} | {g.cache_hits} | {g.tokens} "
+            f"| {g.cost_usd:.4f} |"
         )
     bad = [r for r in report.cases if r.verdict != "pass"]
     if bad:
@@ -167,5 +181,10 @@ class Collector:
         else:
             for line in state.cache.damaged:
                 terminalreporter.write_line(f"damaged cache entry ignored: {line}")
+        from ._generate import describe_run, run_counters
+
+        counters = run_counters(self.config)
+        if counters:
+            terminalreporter.write_line(describe_run(counters))
         for path in self.written:
             terminalreporter.write_line(f"report written: {path}")

@@ -126,7 +126,7 @@ def run_case(
         sample_record(i, g, grade_sample(spec.graders, g.text, spec.row) if g.text is not None else [])
         for i, g in enumerate(generations)
     ]
-    return make_record(spec, samples)
+    return make_record(spec, samples, state.engine.prices)
 
 
 def _from_target(spec: CaseSpec, targets: Mapping[str, Target]) -> list[Generation]:

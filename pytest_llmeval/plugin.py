@@ -41,18 +41,15 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     state = config.stash.get(_session.STATE_KEY, None)
     if state is not None:
         state.engine.close()
-    folder = config.stash.get(_RUN_FOLDER, None)
+    folder = config.stash.get(_generate.RUN_FOLDER, None)
     if folder is not None:
         folder.close()
-
-
-_RUN_FOLDER = pytest.StashKey[_generate.RunFolder]()
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node: Any) -> None:
     """xdist controller: give every worker the folder through which they share the run."""
-    folder = node.config.stash.setdefault(_RUN_FOLDER, _generate.RunFolder())
+    folder = node.config.stash.setdefault(_generate.RUN_FOLDER, _generate.RunFolder())
     folder.configure_node(node.config, node.workerinput)
 
 

@@ -259,3 +259,18 @@ def test_ctrl_c_during_generation_keeps_what_finished(server: LoopbackServer, tm
     for entry in entries:
         assert json.loads(entry.read_text())["response"]["text"] == "ok"
     assert not list((tmp_path / ".llmeval-cache").glob("*/.*.tmp"))
+
+
+def test_cost_per_case_in_the_records(project: Project, mode: list[str]) -> None:
+    project.server.add_rule(None, "ok")
+    project.file("prices.json", '{"m": {"input": 1000, "output": 2000}}')
+    many(project, 3, samples=2)
+    project.run(f"--llmeval-prices={project.path / 'prices.json'}", "--llmeval-report=json", *mode).assert_outcomes(
+        passed=3
+    )
+    report = project.report()
+    for case in report["cases"]:
+        usage = case["usage"]
+        expected = (usage["prompt_tokens"] * 1000 + usage["completion_tokens"] * 2000) / 1_000_000
+        assert case["cost_usd"] == pytest.approx(expected)
+    assert report["overall"]["cost_usd"] == pytest.approx(sum(c["cost_usd"] for c in report["cases"]))
