@@ -20,6 +20,7 @@ from . import graders
 from ._llm import LLM, Answer
 from ._records import EvalRecord, GradeRecord, RunReport, SampleRecord
 from .graders import Grade, Sample
+from .graders._custom import grader
 
 __version__ = "0.1.0"
 
@@ -33,5 +34,6 @@ __all__ = [
     "Sample",
     "SampleRecord",
     "__version__",
+    "grader",
     "graders",
 ]

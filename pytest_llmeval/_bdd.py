@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from pytest_bdd.parser import Feature, Scenario, ScenarioTemplate, Step
 
 ROW_FIXTURE = "_llmeval_row"
-TAG_PREFIXES = ("samples:", "threshold:", "model:", "dataset:", "target:")
+TAG_PREFIXES = ("samples:", "threshold:", "model:", "judge:", "dataset:", "target:")
 
 
 def scenario_template(function: object) -> ScenarioTemplate | None:
@@ -70,6 +70,7 @@ class Tags:
     samples: int | None = None
     threshold: float | None = None
     model: str | None = None
+    judge: str | None = None
     dataset: str | None = None
     target: str | None = None
 
@@ -236,6 +237,7 @@ def new_case(item: pytest.Item, feature_filename: str, scenario_name: str) -> Sc
         samples=tags.samples or settings.samples,
         threshold=tags.threshold if tags.threshold is not None else settings.threshold,
         target=tags.target,
+        judge_model=tags.judge,
     )
     return ScenarioCase(spec=spec, feature_file=Path(spec.group), tags=tags)
 

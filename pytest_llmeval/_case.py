@@ -18,6 +18,7 @@ from ._pricing import PriceTable
 from ._records import EvalRecord, GradeRecord, SampleRecord, UsageRecord, Verdict
 from ._request import ChatRequest, Generation
 from .graders._base import Grade, Grader, make_sample
+from .graders._context import GradingContext, grading
 
 
 def fail(message: str) -> NoReturn:
@@ -56,6 +57,8 @@ class CaseSpec:
     params: dict[str, Any] = field(default_factory=dict)
     response_format: dict[str, Any] | None = None
     target: str | None = None
+    judge_model: str | None = None
+    """The scenario's @judge: tag, for judges that name no model."""
     graders: list[Grader] = field(default_factory=list)
 
     def messages(self) -> tuple[dict[str, Any], ...]:
@@ -93,17 +96,34 @@ class CaseSpec:
         ]
 
 
-def grade_sample(graders: Sequence[Grader], text: str, item: Mapping[str, Any]) -> list[Grade]:
-    """Run every grader; a grader that raises is an error grade, not a crash of the run."""
+def grade_sample(
+    graders: Sequence[Grader], text: str, item: Mapping[str, Any], context: GradingContext | None = None
+) -> list[Grade]:
+    """Run every grader; a grader that raises is an error grade, not a crash of the run.
+
+    ``context`` lets model-graded graders ask their judge through the run's engine.
+    """
     sample = make_sample(text)
     grades = []
-    for grader in graders:
-        try:
-            grades.append(grader(sample, item))
-        except Exception as exc:
-            name = getattr(grader, "name", type(grader).__name__)
-            grades.append(Grade.errored(name, f"grader raised {type(exc).__name__}: {exc}"))
+    with grading(context):
+        for grader in graders:
+            try:
+                grades.append(grader(sample, item))
+            except Exception as exc:  # a broken grader must not hide the others
+                name = getattr(grader, "name", type(grader).__name__)
+                grades.append(Grade.errored(name, f"grader raised {type(exc).__name__}: {exc}"))
     return grades
+
+
+def judge_cost(samples: Sequence[SampleRecord], prices: PriceTable) -> float:
+    """What the judges' tokens cost (their usage travels in the grades' details)."""
+    total = 0.0
+    for sample in samples:
+        for grade in sample.grades:
+            usage, model = grade.details.get("judge_usage"), grade.details.get("judge_model")
+            if isinstance(usage, list) and len(usage) == 2 and isinstance(model, str):
+                total += prices.cost(model, int(usage[0]), int(usage[1])) or 0.0
+    return total
 
 
 def sample_record(index: int, generation: Generation, grades: Sequence[Grade]) -> SampleRecord:
@@ -176,10 +196,19 @@ def make_record(spec: CaseSpec, samples: Sequence[SampleRecord], prices: PriceTa
         reason=reason,
         usage=UsageRecord(prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion),
         latency_s=round(sum(s.latency_s for s in samples), 4),
-        cost_usd=prices.cost(spec.model, prompt, completion) if prices is not None and spec.model else None,
+        cost_usd=_case_cost(spec, samples, prompt, completion, prices),
         cache_hits=sum(s.cached for s in samples),
         sample_records=list(samples),
     )
+
+
+def _case_cost(
+    spec: CaseSpec, samples: Sequence[SampleRecord], prompt: int, completion: int, prices: PriceTable | None
+) -> float | None:
+    if prices is None or not spec.model:
+        return None
+    generation = prices.cost(spec.model, prompt, completion)
+    return None if generation is None else generation + judge_cost(samples, prices)
 
 
 def error_record(spec: CaseSpec, reason: str) -> EvalRecord:

@@ -75,6 +75,9 @@ class Engine:
         self.results: dict[str, Generation] = {}
         """This run's outcomes by cache key: answers and errors alike."""
         self._planned_elsewhere: set[str] = set()
+        self._parents_elsewhere: set[str] = set()
+        self._in_flight: dict[str, asyncio.Future[None]] = {}
+        """Generations owned by other workers whose judges those workers also run."""
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._client: ModelClient | None = None
@@ -91,15 +94,27 @@ class Engine:
         """Answer every planned job now. Raises MissingAPIKeyError before sending anything."""
         to_fetch: list[Job] = []
         self.meter.total += len(jobs)
-        for job in jobs:
+        # Generations first, so a judge whose generation is already cached can be built now.
+        for job in sorted(jobs, key=lambda j: j.derive is not None):
+            if self.share is not None and not self.share.owns(job.after or job.key):
+                # Another worker's job (a judge goes with its generation): counted there.
+                (self._parents_elsewhere if job.derive else self._planned_elsewhere).add(job.after or job.key)
+                self.meter.total -= 1
+                continue
+            if job.derive is not None:
+                if job.after not in self.results:
+                    to_fetch.append(job)  # its generation is fetched in this run first
+                    continue
+                derived = self._derive(job)
+                if derived is None:
+                    continue
+                job = derived
+            assert job.request is not None
             hit = self._from_cache(job.request, job.key, job.material)
             if hit is not None:
                 self.results[job.key] = hit
                 self.meter.done += 1
                 self.meter.cached += hit.cached
-            elif self.share is not None and not self.share.owns(job.key):
-                self._planned_elsewhere.add(job.key)
-                self.meter.total -= 1  # another worker's job: counted there
             else:
                 to_fetch.append(job)
         try:
@@ -113,8 +128,27 @@ class Engine:
         if on_progress is not None:
             on_progress(self.meter)
 
-    def generate(self, requests: Sequence[ChatRequest]) -> list[Generation]:
-        """One Generation per request, in order; unplanned ones are fetched now."""
+    def keys_of(self, requests: Sequence[ChatRequest]) -> list[str | None]:
+        """Cache keys of ``requests`` (to tell a judge which generation it grades)."""
+        return [cache_key(key_material(r, self.settings.base_url)) for r in requests]
+
+    def _derive(self, job: Job) -> Job | None:
+        """The concrete job of a derived one, now that its generation is in (None: no judge)."""
+        assert job.derive is not None and job.after is not None
+        parent = self.results.get(job.after)
+        request = job.derive(parent) if parent is not None and parent.text is not None else None
+        if request is None:
+            self.meter.done += 1  # nothing to judge: the sample errored
+            return None
+        material = key_material(request, self.settings.base_url)
+        return Job(key=cache_key(material), material=material, request=request)
+
+    def generate(self, requests: Sequence[ChatRequest], after: str | None = None) -> list[Generation]:
+        """One Generation per request, in order; unplanned ones are fetched now.
+
+        ``after``: the key of the generation these requests judge, so that under xdist a
+        judge planned on another worker is waited for rather than sent twice.
+        """
         keys: list[str] = []
         found: dict[str, Generation] = {}
         missing: dict[str, Job] = {}
@@ -123,8 +157,11 @@ class Engine:
             key = cache_key(material)
             keys.append(key)
             outcome = self.results.get(key)
-            if outcome is None and key in self._planned_elsewhere and self.share is not None:
-                outcome = self.share.wait_for(key)
+            if outcome is None and self.share is not None:
+                if key in self._planned_elsewhere:
+                    outcome = self.share.wait_for(key)
+                elif after is not None and after in self._parents_elsewhere:
+                    outcome = self.share.wait_for(key, owner=self.share.owner(after))
             if outcome is None:
                 outcome = self._from_cache(request, key, material)
             if outcome is not None:
@@ -134,7 +171,8 @@ class Engine:
         if missing:
             self._check_key()
             self._wait(self._submit(list(missing.values())), None)
-        return [found.get(key) or self.results[key] for key in keys]
+        lost = Generation.failed("the engine produced no answer for this request (a bug: please report it)")
+        return [found.get(key) or self.results.get(key, lost) for key in keys]
 
     # ---- sources -------------------------------------------------------------------------
 
@@ -193,8 +231,9 @@ class Engine:
         limits = self._ensure_limits()
         queue: asyncio.Queue[Job] = asyncio.Queue()
         waiting: dict[str, list[Job]] = {}
+        keys = {job.key for job in jobs}
         for job in jobs:
-            if job.after is not None and job.after not in self.results:
+            if job.after is not None and job.after not in self.results and job.after in keys:
                 waiting.setdefault(job.after, []).append(job)
             else:
                 queue.put_nowait(job)
@@ -225,7 +264,34 @@ class Engine:
             await asyncio.gather(*workers, return_exceptions=True)
 
     async def _one(self, job: Job, limits: _Limits) -> None:
-        generation = await self._attempts(job.request, limits)
+        if job.derive is not None:
+            derived = self._derive(job)
+            if derived is None:
+                return
+            job = derived
+            # Two samples with the same answer make the same judge request: ask once.
+            pending = self._in_flight.get(job.key)
+            if job.key in self.results or pending is not None:
+                if pending is not None:
+                    await pending
+                self.meter.done += 1
+                return
+            assert job.request is not None
+            hit = self._from_cache(job.request, job.key, job.material)
+            if hit is not None:
+                self.results[job.key] = hit
+                self.meter.done += 1
+                self.meter.cached += hit.cached
+                return
+        assert job.request is not None
+        done = self._in_flight[job.key] = asyncio.get_running_loop().create_future()
+        try:
+            generation = await self._attempts(job.request, limits)
+        except Exception as exc:  # every job ends as an answer or an error, whatever went wrong
+            generation = Generation.failed(f"unexpected {type(exc).__name__}: {exc}")
+        finally:
+            self._in_flight.pop(job.key, None)
+            done.set_result(None)
         cost = None
         if not generation.cached and generation.usage.total_tokens:
             cost = self.prices.cost(

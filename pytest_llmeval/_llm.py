@@ -30,8 +30,9 @@ from ._records import EvalRecord, SampleRecord
 from ._request import Generation
 from ._session import RECORD_KEY, RunState, Target, _from_target, state_of, stop_run
 from .graders._base import Grader, parse_json_answer
+from .graders._context import GradingContext
 
-_MARK_KEYS = {"samples", "threshold", "model", "parameters", "target"}
+_MARK_KEYS = {"samples", "threshold", "model", "parameters", "target", "judge_model"}
 
 
 class Answer(Sequence[str]):
@@ -80,8 +81,11 @@ class Answer(Sequence[str]):
         """Grade every sample with all ``checks``; fail the test when the case does not pass."""
         __tracebackhide__ = True
         self.spec.graders.extend(checks)
+        keys = self._llm.keys_of(self.spec)
         samples: list[SampleRecord] = [
-            sample_record(i, g, grade_sample(self.spec.graders, g.text, self.spec.row) if g.text is not None else [])
+            sample_record(i, g, grade_sample(self.spec.graders, g.text, self.spec.row, self._llm.context(keys[i])))
+            if g.text is not None
+            else sample_record(i, g, [])
             for i, g in enumerate(self.generations)
         ]
         record = make_record(self.spec, samples, self._llm.prices)
@@ -111,6 +115,7 @@ class LLM:
         self.model = resolve_model(state.settings, options.get("model"))
         self.parameters: dict[str, Any] = dict(options.get("parameters") or {})
         self.target: str | None = options.get("target")
+        self.judge_model: str | None = options.get("judge_model")
         self.row: dict[str, Any] = {}
         self.case_id = item.name
         callspec = getattr(item, "callspec", None)
@@ -171,6 +176,12 @@ class LLM:
         ungraded = [sample_record(i, g, []) for i, g in enumerate(generations)]
         self.record(make_record(spec, ungraded, self.prices))
         return answer
+
+    def keys_of(self, spec: CaseSpec) -> list[str | None]:
+        return self._state.engine.keys_of(spec.requests()) if spec.target is None else [None] * spec.samples
+
+    def context(self, parent_key: str | None) -> GradingContext:
+        return GradingContext(self._state.engine, self.judge_model or self._state.settings.judge_model, parent_key)
 
     @property
     def prices(self) -> PriceTable:

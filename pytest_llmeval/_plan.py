@@ -8,47 +8,83 @@ go through the same engine and cache when they run.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
 
 from ._bdd import ScenarioCase, has_step_definition, new_case, resolve_model, scenario_template
 from ._cache import cache_key, key_material
-from ._request import ChatRequest, Job
+from ._case import CaseSpec
+from ._request import ChatRequest, Generation, Job
 from ._session import state_of
+from .graders._base import GraderConfigError, make_sample
+from .graders._judge import JudgeGrader
 
 
 def plan(items: Sequence[pytest.Item]) -> list[Job]:
-    """Every distinct request the selected items will send, each once, in item order."""
+    """Every distinct request the selected items will send, each once, in item order.
+
+    A judge of a planned case becomes a job derived from its generation's job: it is
+    built from the answer once that is in, and runs in the same engine.
+    """
     jobs: dict[str, Job] = {}
     for item in items:
-        for request in planned_requests(item):
-            material = key_material(request, state_of(item.config).settings.base_url)
+        spec = planned_case(item)
+        if spec is None:
+            continue
+        settings = state_of(item.config).settings
+        judges = [g for g in spec.graders if isinstance(g, JudgeGrader)]
+        for request in spec.requests():
+            material = key_material(request, settings.base_url)
             key = cache_key(material)
             jobs.setdefault(key, Job(key=key, material=material, request=request))
+            for index, judge in enumerate(judges):
+                derive = _judge_builder(judge, spec.row, spec.judge_model or settings.judge_model)
+                placeholder = f"{key}>{index}:{id(judge)}"
+                jobs.setdefault(placeholder, Job(key=placeholder, material={}, request=None, after=key, derive=derive))
     return list(jobs.values())
+
+
+def _judge_builder(
+    judge: JudgeGrader, row: dict[str, Any], default_model: str | None
+) -> Callable[[Generation], ChatRequest | None]:
+    def build(generation: Generation) -> ChatRequest | None:
+        if generation.text is None:
+            return None
+        try:
+            return judge.judge_request(make_sample(generation.text), row, default_model)
+        except GraderConfigError:
+            return None  # no judge model, a bad template: the test reports it
+
+    return build
 
 
 def planned_requests(item: pytest.Item) -> list[ChatRequest]:
     """The requests a scenario item will send, or [] when they cannot be known in advance."""
+    spec = planned_case(item)
+    return [] if spec is None else spec.requests()
+
+
+def planned_case(item: pytest.Item) -> CaseSpec | None:
+    """The case a scenario item will run, built from its steps; None when it cannot be known."""
     template = scenario_template(getattr(item, "obj", None))
     if template is None:
-        return []
+        return None
     callspec = getattr(item, "callspec", None)
     example = callspec.params.get("_pytest_bdd_example", {}) if callspec is not None else {}
     scenario = template.render(example if isinstance(example, dict) else {})
     try:
         case = new_case(item, template.feature.filename, scenario.name)
     except pytest.fail.Exception:
-        return []  # a bad tag: collection reports it
+        return None  # a bad tag: collection reports it
     if not _apply_steps(item, case, scenario.steps):
-        return []
+        return None
     spec = case.spec
     spec.model = resolve_model(state_of(item.config).settings, case.step_model, case.tags.model)
-    if spec.target is not None or spec.user is None or spec.model is None:
-        return []
-    return spec.requests()
+    if spec.target is not None or spec.user is None or spec.model is None or not spec.graders:
+        return None
+    return spec
 
 
 def _apply_steps(item: pytest.Item, case: ScenarioCase, steps: Sequence[Any]) -> bool:

@@ -6,7 +6,7 @@ Keeping these plain lets the cache, the planner and the reports work without imp
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,14 +41,16 @@ class ChatRequest:
 class Job:
     """One request the engine is to answer before the tests run.
 
-    ``after`` is the key of a job whose answer this one needs (a judge grading a
-    generation): the engine starts it only once that answer is in.
+    A *derived* job (a judge grading a generation) has ``after``, the key of the job whose
+    answer it needs, and ``derive``, which builds its request from that answer; its
+    ``key`` is a placeholder until then, and its result is kept under the real key.
     """
 
     key: str
     material: dict[str, Any]
-    request: ChatRequest
+    request: ChatRequest | None
     after: str | None = None
+    derive: Callable[[Generation], ChatRequest | None] | None = None
 
 
 @dataclass(frozen=True)

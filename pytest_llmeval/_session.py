@@ -19,6 +19,7 @@ from ._records import EvalRecord
 from ._request import Generation
 from ._share import SharedRun
 from ._target import call_target
+from .graders._context import GradingContext
 
 
 @dataclass
@@ -122,11 +123,19 @@ def run_case(
     if missing_key is not None:
         # One clear message for the whole run, instead of the same error on every case.
         stop_run(item, missing_key)
+    keys = state.engine.keys_of(spec.requests()) if spec.target is None else [None] * len(generations)
     samples = [
-        sample_record(i, g, grade_sample(spec.graders, g.text, spec.row) if g.text is not None else [])
+        sample_record(i, g, grade_sample(spec.graders, g.text, spec.row, grading_context(state, spec, keys[i])))
+        if g.text is not None
+        else sample_record(i, g, [])
         for i, g in enumerate(generations)
     ]
     return make_record(spec, samples, state.engine.prices)
+
+
+def grading_context(state: RunState, spec: CaseSpec, parent_key: str | None) -> GradingContext:
+    judge = spec.judge_model or state.settings.judge_model
+    return GradingContext(engine=state.engine, judge_model=judge, parent_key=parent_key)
 
 
 def _from_target(spec: CaseSpec, targets: Mapping[str, Target]) -> list[Generation]:

@@ -63,9 +63,9 @@ class SharedRun:
             return None
         return data
 
-    def wait_for(self, key: str, limit: float = 1800.0) -> Generation | None:
+    def wait_for(self, key: str, limit: float = 1800.0, owner: int | None = None) -> Generation | None:
         """The owner's outcome for ``key``; None when the owner is done without it or gone."""
-        owner = self.owner(key)
+        owner = self.owner(key) if owner is None else owner
         deadline = time.monotonic() + limit
         delay = 0.02
         while time.monotonic() < deadline:

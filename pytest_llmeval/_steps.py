@@ -54,6 +54,8 @@ PHRASES: list[tuple[str, str]] = [
     ("then", "the answer matches the JSON schema:"),
     ("then", 'the answer validates as "module:Model"'),
     ("then", 'the JSON at "/pointer" equals VALUE'),
+    ("then", "the judge scores the answer at least N out of M for:"),
+    ("then", 'the judge labels the answer as one of "a, b" from "a, b, c" for:'),
     ("then", "the pass rate is at least P%"),
 ]
 """How each phrase reads in docs and in 'closest phrase' hints."""
@@ -372,6 +374,26 @@ def _pointer(case: ScenarioCase, pointer: str, value: str) -> None:
     except json.JSONDecodeError:
         case.fail(f'the value must be JSON (2, "text", true, null, [1, 2]); got {text!r}')
     _add_grader(case, graders.json_pointer, _arg(case, pointer), expected)
+
+
+@_phrase("then", r"the judge scores the answer at least (?P<minimum>\S+) out of (?P<maximum>\S+) for:")
+def _judge_score(case: ScenarioCase, minimum: str, maximum: str, docstring: str) -> None:
+    try:
+        low_bar, top = float(_fill(case, minimum)), float(_fill(case, maximum))
+    except ValueError:
+        case.fail(f"expected numbers, as in 'at least 4 out of 5'; got {minimum!r} and {maximum!r}")
+    # A Likert scale "out of 5" runs 1..5; "out of 1" (a fraction) runs 0..1.
+    bottom = 1.0 if top >= 2 and top.is_integer() else 0.0
+    _add_grader(
+        case, graders.score_model, _fill(case, docstring), range=(bottom, top), pass_threshold=low_bar, model=None
+    )
+
+
+@_phrase("then", f"the judge labels the answer as one of {_q('passing')} from {_q('labels')} for:")
+def _judge_label(case: ScenarioCase, passing: str, labels: str, docstring: str) -> None:
+    names = [label.strip() for label in _arg(case, labels).split(",") if label.strip()]
+    good = [label.strip() for label in _arg(case, passing).split(",") if label.strip()]
+    _add_grader(case, graders.label_model, _fill(case, docstring), labels=names, passing_labels=good)
 
 
 @_phrase("then", r"the pass rate is at least (?P<percent>[^%\s]+)%")
