@@ -39,7 +39,7 @@ def key_material(request: ChatRequest, base_url: str) -> dict[str, Any]:
         host = f"{host}:{parts.port}"
     return {
         "format": FORMAT_VERSION,
-        "endpoint": "chat.completions",
+        "endpoint": request.endpoint,
         "host": host,
         "model": request.model,
         "messages": [dict(m) for m in request.messages],

@@ -72,9 +72,11 @@ class ModelClient:
         if self._key is None and not base_url_is_custom:
             raise MissingAPIKeyError(MISSING_KEY_MESSAGE)
         import openai  # here, not at plugin import: a run served from the cache never pays for it
+        from openai.types import CreateEmbeddingResponse
         from openai.types.chat import ChatCompletion
 
         self._completion_type = ChatCompletion
+        self._embedding_type = CreateEmbeddingResponse
         self._client = openai.AsyncOpenAI(
             # Local servers (Ollama, vLLM) ignore the key, but the SDK insists on one.
             api_key=self._key or "no-key-needed",
@@ -97,6 +99,8 @@ class ModelClient:
         if request.response_format is not None:
             kwargs["response_format"] = dict(request.response_format)
         started = time.perf_counter()
+        if request.endpoint == "embeddings":
+            return await self._embedding(request, started)
         try:
             # The client's documented raw ``post``, not ``chat.completions.create``: the same
             # endpoint, headers and parsing, without re-walking every message through the typed
@@ -124,6 +128,35 @@ class ModelClient:
             return Attempt(self._failed(f"{type(exc).__name__}: {exc}", started))
         latency = time.perf_counter() - started
         return Attempt(_read_completion(response, latency, self._key))
+
+    async def _embedding(self, request: ChatRequest, started: float) -> Attempt:
+        """An embedding; the vector is kept as JSON text, so the cache and xdist carry it as-is."""
+        import openai
+
+        body = {"model": request.model, "input": request.params["input"], "encoding_format": "float"}
+        try:
+            response: Any = await self._client.post("/embeddings", body=body, cast_to=self._embedding_type)
+        except openai.APITimeoutError:
+            return Attempt(self._failed("request timed out", started), retryable=True)
+        except openai.APIConnectionError as exc:
+            return Attempt(self._failed(f"connection failed: {exc.__cause__ or exc}", started), retryable=True)
+        except openai.APIStatusError as exc:
+            status = exc.status_code
+            return Attempt(
+                self._failed(f"HTTP {status}: {_error_message(exc)}", started),
+                retryable=status in _RETRYABLE_STATUS or status >= 500,
+                retry_after=retry_after(exc.response.headers),
+                rate_limited=status == 429,
+            )
+        except (json.JSONDecodeError, openai.OpenAIError) as exc:
+            return Attempt(self._failed(f"malformed embeddings response: {exc}", started))
+        latency = time.perf_counter() - started
+        data = getattr(response, "data", None)
+        if not data or not isinstance(getattr(data[0], "embedding", None), list):
+            return Attempt(Generation.failed("the server returned no embedding", latency))
+        usage = getattr(response, "usage", None)
+        tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
+        return Attempt(Generation(text=json.dumps(data[0].embedding), usage=Usage(tokens, 0), latency=latency))
 
     def _failed(self, reason: str, started: float) -> Generation:
         return Generation.failed(redact(reason, self._key), time.perf_counter() - started)

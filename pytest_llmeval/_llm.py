@@ -181,7 +181,10 @@ class LLM:
         return self._state.engine.keys_of(spec.requests()) if spec.target is None else [None] * spec.samples
 
     def context(self, parent_key: str | None) -> GradingContext:
-        return GradingContext(self._state.engine, self.judge_model or self._state.settings.judge_model, parent_key)
+        settings = self._state.settings
+        return GradingContext(
+            self._state.engine, self.judge_model or settings.judge_model, parent_key, settings.embedding_model
+        )
 
     @property
     def prices(self) -> PriceTable:

@@ -78,6 +78,8 @@ class Settings:
     """Tokens per minute for the whole run (estimated before, corrected after each call)."""
     judge_model: str | None = None
     """Model for judges that name none; a scenario's @judge: tag wins."""
+    embedding_model: str | None = None
+    """Embeddings model for cosine similarity."""
     max_cost: float | None = None
     """US dollars this run may spend on requests; then the rest errors with that reason."""
     prices_path: Path | None = None
@@ -100,6 +102,9 @@ _OPTIONS = (
         "MODEL",
     ),
     _Option("judge-model", "model for judges that name none (score_model, label_model)", None, "MODEL"),
+    _Option(
+        "embedding-model", "embeddings model for cosine similarity (default text-embedding-3-small)", None, "MODEL"
+    ),
     _Option("base-url", "OpenAI-compatible server URL (default: $OPENAI_BASE_URL or OpenAI)", None, "URL"),
     _Option("samples", "default samples per case (default 1)", "1", "N"),
     _Option("threshold", "default pass-rate threshold per case, 0-1 (default 1.0)", "1.0", "P"),
@@ -165,6 +170,7 @@ def resolve(config: pytest.Config) -> Settings:
         reports=reports,
         report_dir=raw.path("report-dir", "llmeval-report"),
         judge_model=raw.text("judge-model"),
+        embedding_model=raw.text("embedding-model"),
         concurrency=raw.parsed("concurrency", _positive_int),
         rpm=raw.optional("rpm", _positive_number),
         tpm=raw.optional("tpm", _positive_number),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,13 @@ class ChatRequest:
     """Structured-output request, e.g. ``{"type": "json_schema", ...}``."""
     sample_index: int = 0
     """Which sample of the case this is: repeated samples are distinct cache entries."""
+    endpoint: Literal["chat.completions", "embeddings"] = "chat.completions"
+    """``embeddings`` requests (for cosine similarity) carry their text in ``params["input"]``."""
+
+    @classmethod
+    def embedding(cls, model: str, text: str) -> ChatRequest:
+        """A request for the embedding of ``text`` (the answer is the vector as JSON text)."""
+        return cls(model=model, messages=(), params={"input": text}, endpoint="embeddings")
 
     def describe(self) -> str:
         """A short human label for error messages: model, sample, last user message."""

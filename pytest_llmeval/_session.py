@@ -135,7 +135,12 @@ def run_case(
 
 def grading_context(state: RunState, spec: CaseSpec, parent_key: str | None) -> GradingContext:
     judge = spec.judge_model or state.settings.judge_model
-    return GradingContext(engine=state.engine, judge_model=judge, parent_key=parent_key)
+    return GradingContext(
+        engine=state.engine,
+        judge_model=judge,
+        parent_key=parent_key,
+        embedding_model=state.settings.embedding_model,
+    )
 
 
 def _from_target(spec: CaseSpec, targets: Mapping[str, Target]) -> list[Generation]:

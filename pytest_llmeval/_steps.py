@@ -54,6 +54,8 @@ PHRASES: list[tuple[str, str]] = [
     ("then", "the answer matches the JSON schema:"),
     ("then", 'the answer validates as "module:Model"'),
     ("then", 'the JSON at "/pointer" equals VALUE'),
+    ("then", 'the answer is similar to "x" by METRIC at least T'),
+    ("then", 'the answer passes "grader-name"'),
     ("then", "the judge scores the answer at least N out of M for:"),
     ("then", 'the judge labels the answer as one of "a, b" from "a, b, c" for:'),
     ("then", "the pass rate is at least P%"),
@@ -374,6 +376,20 @@ def _pointer(case: ScenarioCase, pointer: str, value: str) -> None:
     except json.JSONDecodeError:
         case.fail(f'the value must be JSON (2, "text", true, null, [1, 2]); got {text!r}')
     _add_grader(case, graders.json_pointer, _arg(case, pointer), expected)
+
+
+@_phrase("then", f"the answer is similar to {_q('reference')} by (?P<metric>[a-z_0-9]+) at least (?P<threshold>\\S+)")
+def _similar(case: ScenarioCase, reference: str, metric: str, threshold: str) -> None:
+    try:
+        value = float(_fill(case, threshold))
+    except ValueError:
+        case.fail(f"expected a threshold between 0 and 1, got {threshold!r}")
+    _add_grader(case, graders.text_similarity, _arg(case, reference), metric, value)
+
+
+@_phrase("then", f"the answer passes {_q('name')}")
+def _passes(case: ScenarioCase, name: str) -> None:
+    _add_grader(case, graders.named, _arg(case, name))
 
 
 @_phrase("then", r"the judge scores the answer at least (?P<minimum>\S+) out of (?P<maximum>\S+) for:")

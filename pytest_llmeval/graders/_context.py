@@ -27,6 +27,8 @@ class GradingContext:
     """``@judge:`` / ``--llmeval-judge-model`` for judges that name no model."""
     parent_key: str | None = None
     """Cache key of the generation being graded (lets xdist find a judge planned elsewhere)."""
+    embedding_model: str | None = None
+    """``--llmeval-embedding-model`` for cosine similarity."""
 
 
 _CURRENT: contextvars.ContextVar[GradingContext | None] = contextvars.ContextVar("llmeval_grading", default=None)
