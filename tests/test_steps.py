@@ -9,6 +9,8 @@ def test_every_documented_phrase_has_a_handler() -> None:
         "the temperature is T": "the temperature is 0.2",
         'the JSON at "/pointer" equals VALUE': 'the JSON at "/a" equals 1',
         "the pass rate is at least P%": "the pass rate is at least 80%",
+        'the answer is similar to "x" by METRIC at least T': 'the answer is similar to "x" by bleu at least 0.5',
+        "the judge scores the answer at least N out of M for:": "the judge scores the answer at least 4 out of 5 for:",
     }
     for kind, phrase in PHRASES:
         text = samples.get(phrase, phrase)
