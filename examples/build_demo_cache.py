@@ -3,15 +3,16 @@
 
     cd examples && python build_demo_cache.py
 
-No model is called. The answers in ``demo_answers.json`` were written by hand (a few are
-deliberately wrong, marked with a ``note``), and this script records them with the plugin's
-own machinery:
+No model is called. The answers and the judges' verdicts in ``demo_answers.json`` were
+written by hand (a few answers are deliberately wrong or weak, marked with a ``note``), and
+this script records them with the plugin's own machinery:
 
 1. It starts the loopback OpenAI-compatible server of the project's test suite
    (``../tests/loopback.py``, so it needs the repository checkout) and scripts it with the rules.
 2. It runs this suite once in a subprocess with ``--llmeval-cache=refresh`` against that
    server, in one process (``-p no:xdist``), writing into a temporary cache folder. Every sample
-   is one request, so every answer becomes one cache entry.
+   is one request, so every answer becomes one cache entry; so does every judge verdict and
+   every embedding.
 3. It "re-homes" every entry (see below), then replaces ``llmeval-cache/`` with the result.
 4. It runs the suite once more in replay mode, as ``pytest`` would, and prints the summary.
 
@@ -25,10 +26,25 @@ entry under its new key. Nothing else in the request changes.
 
 The format of ``demo_answers.json`` is the rules format of ``tests/loopback.py``
 (``match``: a regex searched in the last user message, ``reply`` or ``json``, ``times``)
-with two additions: ``system``, a regex the system message must contain as well (the same
-question is answered differently for a guest and an Acme Plus member), and ``note``, a
-comment. Give every rule a ``times``: a request that no rule is left for is an error, and a
-rule that is not used up is reported, so a changed feature file cannot go unnoticed.
+with three additions: ``system``, a regex the system message must contain as well (the same
+question is answered differently for a guest and an Acme Plus member); ``candidate``, a
+regex the judged answer must contain (see below); and ``note``, a comment. Give every rule
+a ``times``: a request that no rule is left for is an error, and a rule that is not used up
+is reported, so a changed feature file cannot go unnoticed.
+
+Judges are requests too, and their verdicts are hand-written rules like the answers. A
+judge request ends with the verdict instruction (``Give a score from 1 to 5, ...`` or
+``Choose exactly one label: ...``), which is what ``match`` sees, and carries the answer it
+grades as a JSON string between ``<candidate>`` tags: ``candidate`` is searched in that
+message, so each verdict goes with the answer it was written for. The reply is the judge's
+structured output, ``"json": {"reasoning": "...", "score": 4}`` (or ``"label": "calm"``).
+Judges are keyed by the answer they grade, not by sample: two samples with the same answer
+share one verdict, so such a rule has ``times: 1``.
+
+Embeddings (for ``similar to ... by cosine``) are not in ``demo_answers.json``: the
+loopback server's ``/v1/embeddings`` answers them with its own stand-in, a 64-number
+bag-of-words vector (texts that share words point the same way). They are recorded and
+re-homed like every other entry (``"endpoint": "embeddings"``, the vector as JSON text).
 
 An entry whose request and answer did not change is kept as it was (its ``recorded_at``,
 latency and token counts too), so a rebuild only changes the entries it has to.
@@ -49,7 +65,7 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -82,14 +98,20 @@ class DemoRules:
     def _matcher(spec: dict[str, Any]) -> Any:
         user = re.compile(spec["match"])
         system = re.compile(spec["system"]) if spec.get("system") else None
+        candidate = re.compile(spec["candidate"]) if spec.get("candidate") else None
 
         def matches(body: dict[str, Any]) -> bool:
             if not user.search(last_user_text(body)):
                 return False
-            if system is None:
-                return True
-            first = (body.get("messages") or [{}])[0]
-            return first.get("role") == "system" and bool(system.search(content_text(first.get("content"))))
+            messages = body.get("messages") or [{}]
+            if system is not None:
+                first = messages[0]
+                if first.get("role") != "system" or not system.search(content_text(first.get("content"))):
+                    return False
+            if candidate is not None:
+                judged = [text for text in map(_text_of, messages) if text.startswith("<candidate>")]
+                return any(candidate.search(text) for text in judged)
+            return True
 
         return matches
 
@@ -125,6 +147,10 @@ class DemoRules:
                     f"rule {index} (match {spec['match']!r}) answered {self.used[index]} of its {spec['times']} times"
                 )
         return lines
+
+
+def _text_of(message: Any) -> str:
+    return content_text(message.get("content")) if isinstance(message, dict) else ""
 
 
 def run_pytest(*args: str) -> subprocess.CompletedProcess[str]:
@@ -178,6 +204,15 @@ def rehome(recorded: Path, rules: DemoRules, target: Path) -> int:
     return count
 
 
+def kind_of(entry: dict[str, Any]) -> str:
+    """``answers``, ``judge verdicts`` or ``embeddings``: what a cache entry holds."""
+    request = entry["request"]
+    if request.get("endpoint") == "embeddings":
+        return "embeddings"
+    schema = (request.get("response_format") or {}).get("json_schema") or {}
+    return "judge verdicts" if schema.get("name") in ("score_model", "label_model") else "answers"
+
+
 def main() -> int:
     with tempfile.TemporaryDirectory(prefix="llmeval-demo-") as tmp_name:
         tmp = Path(tmp_name)
@@ -204,7 +239,8 @@ def main() -> int:
             return 1
         shutil.rmtree(CACHE, ignore_errors=True)
         shutil.copytree(fresh, CACHE)
-        print(f"wrote {count} entries to {CACHE}")
+        kinds = Counter(kind_of(json.loads(path.read_text(encoding="utf-8"))) for path in CACHE.glob("*/*.json"))
+        print(f"wrote {count} entries to {CACHE}: " + ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items())))
 
         # Verify as a user would run it: replay mode from pytest.ini, answers from llmeval-cache/ only.
         result = run_pytest(f"--llmeval-report-dir={tmp / 'verify-report'}")

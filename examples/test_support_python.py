@@ -46,12 +46,18 @@ def test_warranty_period(llm: LLM) -> None:
         graders.regex(r"\b(2|two)[- ]year", flags=re.IGNORECASE),
         graders.string_check("acme.example/warranty", "like"),
         at_most_words(80),
+        graders.named("only-acme-links"),  # registered in conftest.py
     )
 
 
-@pytest.mark.llmeval(samples=3)
+@pytest.mark.llmeval(samples=3, judge_model="gpt-4.1-mini")
 def test_damaged_item_follow_up_keeps_the_context(llm: LLM) -> None:
-    """A second turn: the assistant remembers the order and applies the damaged-item policy."""
+    """A second turn: the assistant remembers the order and applies the damaged-item policy.
+
+    The judge question is a plain yes/no, so a smaller judge than pytest.ini's will do:
+    ``judge_model=`` in the marker wins over llmeval_judge_model. Two of the three samples
+    give the same answer, so the judge is asked twice, not three times.
+    """
     history = [
         {"role": "user", "content": "My order ACME-40212 arrived with a cracked kettle lid."},
         {
@@ -70,6 +76,13 @@ def test_damaged_item_follow_up_keeps_the_context(llm: LLM) -> None:
         graders.string_check("photo", "ilike"),
         graders.regex(r"(?i)\b(no need to|don't need to|do not need to|not need to) (send|return)"),
         graders.string_check("return label", "ilike", negate=True),
+        graders.label_model(
+            "The customer already chose a replacement for the cracked kettle of order ACME-40212. "
+            "Does the reply go ahead with the replacement, without asking again whether they want "
+            "a refund instead?",
+            labels=["yes", "no"],
+            passing_labels=["yes"],
+        ),
     )
 
 
@@ -86,6 +99,25 @@ def test_extraction_without_structured_outputs(llm: LLM, case: dict[str, Any]) -
         graders.json_pointer("/issue", case["issue"]),
         graders.json_pointer("/requested_action", case["requested_action"]),
     )
+
+
+def test_only_acme_links_grader() -> None:
+    """No model here either: the custom grader of conftest.py, tried on hand-made answers."""
+    only_acme = graders.named("only-acme-links")
+    passing = [
+        "Track it at https://acme.example/orders.",
+        "Claims go through https://help.acme.example/warranty",
+        "No link at all.",
+    ]
+    failing = [
+        "Track it on https://www.ups.com/track and https://acme.example/orders",
+        "Sign in at https://acme.example.evil.test/login",
+        "Pay at http://acme.example@pay.evil.test",
+    ]
+    for text in passing:
+        assert only_acme(graders.make_sample(text), {}).passed, text
+    for text in failing:
+        assert not only_acme(graders.make_sample(text), {}).passed, text
 
 
 def test_golden_rows_are_valid_tickets() -> None:

@@ -22,7 +22,7 @@ Feature: Grading answers with the step library
     Then 1 passed and 1 failed
     And the output shows:
       """
-      *case 'facts?shipping?' on model 'gpt-4.1-mini': pass rate 0/1 = 0%, threshold 100% -> FAIL
+      *case 'facts?shipping?' on model 'gpt-4.1-mini': pass rate 0/1 = 0% (95% CI 0%-79%), threshold 100% -> FAIL
       *sample 0: FAIL
       *answer: 'Shipping takes about a week.'
       *failed: string_check: expected answer to contain '3 days' (any case), got 'Shipping takes about a week.'

@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
 
-from ._case import CaseSpec, error_record, fail, failure_text
+from ._case import ROUND, CaseSpec, error_record, fail, failure_text
 from ._dataset import DatasetError, DatasetRow, load_dataset, row_hash
-from ._options import Settings, parse_samples, parse_threshold
+from ._options import Settings, parse_sample_spec, parse_threshold
 from ._records import EvalRecord
-from ._session import RECORD_KEY, run_case, state_of
+from ._session import RECORD_KEY, fails_test, run_case, state_of
 
 if TYPE_CHECKING:
     from pytest_bdd.parser import Feature, Scenario, ScenarioTemplate, Step
@@ -67,7 +67,8 @@ def apply_tag(tag: str, function: Callable[..., object]) -> bool | None:
 class Tags:
     """Our tags of one scenario, scenario-level over feature-level, already checked."""
 
-    samples: int | None = None
+    samples: str | None = None
+    """As written: ``N``, ``auto`` or ``auto:MAX`` (checked when read)."""
     threshold: float | None = None
     model: str | None = None
     judge: str | None = None
@@ -117,7 +118,8 @@ def _tag_problem(name: str, value: str) -> str | None:
 
 def _tag_value(name: str, value: str) -> Any:
     if name == "samples":
-        return parse_samples(value)
+        parse_sample_spec(value)
+        return value
     if name == "threshold":
         return parse_threshold(value)
     return value
@@ -227,14 +229,19 @@ def new_case(item: pytest.Item, feature_filename: str, scenario_name: str) -> Sc
     if isinstance(dataset_row, DatasetRow):
         row.update(dataset_row.row)
         row_id = dataset_row.case_id if row_id is None else f"{row_id}/{dataset_row.case_id}"
+    samples, adaptive_max = sample_plan(tags.samples, settings)
+    model_param = params.get(MODEL_FIXTURE)
     feature_file = Path(feature_filename)
     spec = CaseSpec(
-        case_id=scenario_name if row_id is None else f"{scenario_name}[{row_id}]",
+        case_id=with_model(scenario_name if row_id is None else f"{scenario_name}[{row_id}]", model_param),
         nodeid=item.nodeid,
         group=relative(feature_file, config.rootpath),
         base_dir=feature_file.parent,
         row=row,
-        samples=tags.samples or settings.samples,
+        samples=samples,
+        adaptive_max=adaptive_max,
+        strict_stats=settings.strict_stats,
+        side_by_side=model_param if isinstance(model_param, str) else None,
         threshold=tags.threshold if tags.threshold is not None else settings.threshold,
         target=tags.target,
         judge_model=tags.judge,
@@ -286,7 +293,7 @@ def finish_scenario(request: pytest.FixtureRequest) -> None:
         return
     state = state_of(request.config)
     spec = case.spec
-    spec.model = resolve_model(state.settings, case.step_model, case.tags.model)
+    spec.model = resolve_model(state.settings, case.step_model, case.tags.model, side_by_side=spec.side_by_side)
     record: EvalRecord
     if case.aborted is not None:
         request.node.stash[RECORD_KEY] = error_record(spec, case.aborted)
@@ -309,12 +316,33 @@ def finish_scenario(request: pytest.FixtureRequest) -> None:
     targets = request.getfixturevalue("llmeval_targets") if spec.target is not None else None
     record = run_case(request.node, state, spec, targets)
     request.node.stash[RECORD_KEY] = record
-    if record.verdict != "pass":
+    if fails_test(record, state.settings):
         fail(failure_text(record))
 
 
-def resolve_model(settings: Settings, *specific: str | None) -> str | None:
+MODEL_FIXTURE = "_llmeval_model"
+
+
+def with_model(case_id: str, model: object) -> str:
+    """Side by side, a case id names its model: ``refund[30d]@ft:gpt-4.1-mini:acme::x``."""
+    return f"{case_id}@{model}" if isinstance(model, str) else case_id
+
+
+def sample_plan(written: str | int | None, settings: Settings) -> tuple[int, int | None]:
+    """(samples of the first round, the adaptive maximum or None) from a tag or marker value."""
+    if written is None:
+        return settings.samples, None
+    fixed, maximum = parse_sample_spec(str(written))
+    if fixed is not None:
+        return fixed, None
+    top = maximum or settings.max_samples
+    return min(ROUND, top), top
+
+
+def resolve_model(settings: Settings, *specific: str | None, side_by_side: object = None) -> str | None:
     """CLI override, else the most specific of step/tag/marker, else the ini default."""
+    if isinstance(side_by_side, str):
+        return side_by_side
     if settings.model_override:
         return settings.model_override
     return next((m for m in specific if m), settings.default_model)

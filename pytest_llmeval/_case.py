@@ -6,6 +6,8 @@ and hand it here, so a case means the same thing whichever way it was written.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -17,6 +19,7 @@ import pytest
 from ._pricing import PriceTable
 from ._records import EvalRecord, GradeRecord, SampleRecord, UsageRecord, Verdict
 from ._request import ChatRequest, Generation
+from ._stats import wilson
 from .graders._base import Grade, Grader, make_sample
 from .graders._context import GradingContext, grading
 
@@ -59,6 +62,12 @@ class CaseSpec:
     target: str | None = None
     judge_model: str | None = None
     """The scenario's @judge: tag, for judges that name no model."""
+    adaptive_max: int | None = None
+    """``@samples:auto``: draw rounds of samples until the verdict is clear, at most this many."""
+    side_by_side: str | None = None
+    """The model this item runs on when several ``--llmeval-model`` are compared."""
+    strict_stats: bool = False
+    """--llmeval-stats=strict: a case whose interval straddles the threshold is inconclusive."""
     graders: list[Grader] = field(default_factory=list)
 
     def messages(self) -> tuple[dict[str, Any], ...]:
@@ -76,7 +85,7 @@ class CaseSpec:
             messages.append({"role": "user", "content": self.user})
         return tuple(messages)
 
-    def requests(self) -> list[ChatRequest]:
+    def requests(self, start: int = 0, count: int | None = None) -> list[ChatRequest]:
         """One request per sample; the sample index keeps their cache entries apart."""
         if self.model is None:
             raise CaseSetupError(
@@ -92,7 +101,7 @@ class CaseSpec:
                 response_format=self.response_format,
                 sample_index=index,
             )
-            for index in range(self.samples)
+            for index in range(start, start + (self.samples if count is None else count))
         ]
 
 
@@ -172,13 +181,12 @@ def make_record(spec: CaseSpec, samples: Sequence[SampleRecord], prices: PriceTa
     pass_rate = passes / decided if decided else None
     verdict: Verdict
     reason = None
+    interval = wilson(passes, decided) if decided else None
     if pass_rate is None:
         verdict = "error"
         reason = "every sample errored: " + _first_error(samples)
     else:
-        # isclose: 4/5 against a threshold of 0.8 must pass despite float rounding.
-        meets = pass_rate > spec.threshold or math.isclose(pass_rate, spec.threshold, abs_tol=1e-9)
-        verdict = "pass" if meets else "fail"
+        verdict = decide(pass_rate, interval, spec.threshold, spec.strict_stats)
     prompt = sum(s.usage.prompt_tokens for s in samples)
     completion = sum(s.usage.completion_tokens for s in samples)
     return EvalRecord(
@@ -192,7 +200,9 @@ def make_record(spec: CaseSpec, samples: Sequence[SampleRecord], prices: PriceTa
         errors=errors,
         pass_rate=pass_rate,
         threshold=spec.threshold,
+        interval=interval,
         verdict=verdict,
+        fingerprint=fingerprint(spec),
         reason=reason,
         usage=UsageRecord(prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion),
         latency_s=round(sum(s.latency_s for s in samples), 4),
@@ -200,6 +210,66 @@ def make_record(spec: CaseSpec, samples: Sequence[SampleRecord], prices: PriceTa
         cache_hits=sum(s.cached for s in samples),
         sample_records=list(samples),
     )
+
+
+def _at_least(value: float, bar: float) -> bool:
+    # isclose: 4/5 against a threshold of 0.8 must pass despite float rounding.
+    return value > bar or math.isclose(value, bar, abs_tol=1e-9)
+
+
+def decide(pass_rate: float, interval: tuple[float, float] | None, threshold: float, strict: bool) -> Verdict:
+    """pass / fail on the point estimate; with ``strict``, inconclusive when the interval straddles."""
+    if not strict or interval is None:
+        return "pass" if _at_least(pass_rate, threshold) else "fail"
+    low, high = interval
+    if _at_least(low, threshold):
+        return "pass"
+    if not _at_least(high, threshold):
+        return "fail"
+    return "inconclusive"
+
+
+ROUND = 5
+"""Samples per round of adaptive sampling."""
+
+
+def settled(samples: Sequence[SampleRecord], threshold: float) -> bool:
+    """Whether the Wilson interval of the samples so far lies wholly above or below the threshold."""
+    passes = sum(s.outcome == "pass" for s in samples)
+    decided = passes + sum(s.outcome == "fail" for s in samples)
+    if not decided:
+        return False
+    low, high = wilson(passes, decided)
+    return _at_least(low, threshold) or not _at_least(high, threshold)
+
+
+def fingerprint(spec: CaseSpec) -> str:
+    """What defines a case — messages, model parameters, response format, graders — as a short hash.
+
+    Sample count, threshold and model are left out: changing them re-measures the same
+    case (the model is part of a baseline entry's key instead).
+    """
+    try:
+        messages = list(spec.messages())
+    except CaseSetupError:
+        messages = []
+    material = {
+        "messages": messages,
+        "params": dict(sorted(spec.params.items())),
+        "response_format": spec.response_format,
+        "target": spec.target,
+        "graders": [_grader_identity(g) for g in spec.graders],
+    }
+    canonical = json.dumps(material, sort_keys=True, ensure_ascii=False, default=repr)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def _grader_identity(grader: Grader) -> Any:
+    spec = getattr(grader, "spec", None)
+    if spec is not None:
+        return _jsonable(dict(spec))
+    kind = type(grader)
+    return f"{kind.__module__}.{getattr(grader, '__qualname__', kind.__qualname__)}"
 
 
 def _case_cost(
@@ -243,8 +313,9 @@ def failure_text(record: EvalRecord) -> str:
         lines = [head + f"ERROR: {record.reason}"]
     else:
         rate = "n/a" if record.pass_rate is None else f"{record.pass_rate:.0%}"
+        ci = "" if record.interval is None else f" (95% CI {record.interval[0]:.0%}-{record.interval[1]:.0%})"
         lines = [
-            head + f"pass rate {record.passes}/{record.passes + record.failures} = {rate}, "
+            head + f"pass rate {record.passes}/{record.passes + record.failures} = {rate}{ci}, "
             f"threshold {record.threshold:.0%} -> {record.verdict.upper()}"
             + (f" ({record.errors} sample(s) errored, not counted)" if record.errors else "")
         ]

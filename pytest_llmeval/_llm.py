@@ -20,17 +20,16 @@ from typing import Any, overload
 
 import pytest
 
-from ._bdd import relative, resolve_model
-from ._case import CaseSetupError, CaseSpec, error_record, fail, failure_text, grade_sample, make_record, sample_record
+from ._bdd import MODEL_FIXTURE, relative, resolve_model, sample_plan, with_model
+from ._case import CaseSetupError, CaseSpec, error_record, fail, failure_text, make_record, sample_record
 from ._client import MissingAPIKeyError
 from ._dataset import DatasetRow
-from ._options import parse_samples, parse_threshold
+from ._options import Settings, parse_samples, parse_threshold
 from ._pricing import PriceTable
 from ._records import EvalRecord, SampleRecord
 from ._request import Generation
-from ._session import RECORD_KEY, RunState, Target, _from_target, state_of, stop_run
+from ._session import RECORD_KEY, RunState, Target, _from_target, fails_test, sample_rounds, state_of, stop_run
 from .graders._base import Grader, parse_json_answer
-from .graders._context import GradingContext
 
 _MARK_KEYS = {"samples", "threshold", "model", "parameters", "target", "judge_model"}
 
@@ -81,16 +80,11 @@ class Answer(Sequence[str]):
         """Grade every sample with all ``checks``; fail the test when the case does not pass."""
         __tracebackhide__ = True
         self.spec.graders.extend(checks)
-        keys = self._llm.keys_of(self.spec)
-        samples: list[SampleRecord] = [
-            sample_record(i, g, grade_sample(self.spec.graders, g.text, self.spec.row, self._llm.context(keys[i])))
-            if g.text is not None
-            else sample_record(i, g, [])
-            for i, g in enumerate(self.generations)
-        ]
+        samples = self._llm.grade(self.spec, self.generations)
+        self.generations = self.generations + [_generation_of(s) for s in samples[len(self.generations) :]]
         record = make_record(self.spec, samples, self._llm.prices)
         self._llm.record(record)
-        if record.verdict != "pass":
+        if fails_test(record, self._llm.settings):
             fail(failure_text(record))
         return record
 
@@ -108,21 +102,28 @@ class LLM:
         if unknown:
             fail(f"{item.nodeid}: unknown llmeval marker argument(s) {sorted(unknown)}; use {sorted(_MARK_KEYS)}")
         try:
-            self.samples = parse_samples(str(options.get("samples", state.settings.samples)))
+            self.samples, self.adaptive_max = sample_plan(options.get("samples"), state.settings)
             self.threshold = parse_threshold(str(options.get("threshold", state.settings.threshold)))
         except ValueError as exc:
             fail(f"{item.nodeid}: @pytest.mark.llmeval: {exc}")
-        self.model = resolve_model(state.settings, options.get("model"))
+        callspec = getattr(item, "callspec", None)
+        params = callspec.params if callspec is not None else {}
+        side_by_side = params.get(MODEL_FIXTURE)
+        self.side_by_side = side_by_side if isinstance(side_by_side, str) else None
+        self.model = resolve_model(state.settings, options.get("model"), side_by_side=self.side_by_side)
         self.parameters: dict[str, Any] = dict(options.get("parameters") or {})
         self.target: str | None = options.get("target")
         self.judge_model: str | None = options.get("judge_model")
         self.row: dict[str, Any] = {}
-        self.case_id = item.name
-        callspec = getattr(item, "callspec", None)
-        row = callspec.params.get("_llmeval_row") if callspec is not None else None
+        base = item.name
+        row = params.get("_llmeval_row")
         if isinstance(row, DatasetRow):
             self.row = dict(row.row)
-            self.case_id = f"{getattr(item, 'originalname', item.name)}[{row.case_id}]"
+            base = f"{getattr(item, 'originalname', item.name)}[{row.case_id}]"
+        if self.side_by_side is not None:
+            model = self.side_by_side
+            base = base.replace(f"-{model}]", "]").replace(f"[{model}-", "[").replace(f"[{model}]", "")
+        self.case_id = with_model(base, self.side_by_side)
 
     def ask(
         self,
@@ -145,8 +146,11 @@ class LLM:
             group=relative(path, self._request.config.rootpath),
             base_dir=path.parent,
             row=self.row,
-            model=resolve_model(self._state.settings, model, self.model),
+            model=resolve_model(self._state.settings, model, self.model, side_by_side=self.side_by_side),
             samples=parse_samples(str(samples)) if samples is not None else self.samples,
+            adaptive_max=None if samples is not None else self.adaptive_max,
+            strict_stats=self._state.settings.strict_stats,
+            side_by_side=self.side_by_side,
             threshold=self.threshold,
             system=system,
             history=[dict(m) for m in history],
@@ -177,14 +181,15 @@ class LLM:
         self.record(make_record(spec, ungraded, self.prices))
         return answer
 
-    def keys_of(self, spec: CaseSpec) -> list[str | None]:
-        return self._state.engine.keys_of(spec.requests()) if spec.target is None else [None] * spec.samples
+    def grade(self, spec: CaseSpec, generations: list[Generation]) -> list[SampleRecord]:
+        """Grade the answers (drawing more rounds for an adaptive case) through the run's engine."""
+        spec.judge_model = spec.judge_model or self.judge_model
+        targets = self._request.getfixturevalue("llmeval_targets") if spec.target is not None else None
+        return sample_rounds(self._state, spec, targets, first=generations)
 
-    def context(self, parent_key: str | None) -> GradingContext:
-        settings = self._state.settings
-        return GradingContext(
-            self._state.engine, self.judge_model or settings.judge_model, parent_key, settings.embedding_model
-        )
+    @property
+    def settings(self) -> Settings:
+        return self._state.settings
 
     @property
     def prices(self) -> PriceTable:
@@ -192,6 +197,11 @@ class LLM:
 
     def record(self, record: EvalRecord) -> None:
         self._request.node.stash[RECORD_KEY] = record
+
+
+def _generation_of(sample: SampleRecord) -> Generation:
+    """The answer of a sample drawn in a later adaptive round, for ``Answer.texts``."""
+    return Generation(text=sample.answer, error=sample.error if sample.answer is None else None, cached=sample.cached)
 
 
 def make_llm(request: pytest.FixtureRequest) -> LLM:

@@ -70,6 +70,17 @@ class Settings:
     reports: tuple[str, ...]
     """Report formats to write at the end (``json``, ``md``)."""
     report_dir: Path
+    models: tuple[str, ...] = ()
+    """Every ``--llmeval-model`` given: with two or more, each case runs on each model."""
+    strict_stats: bool = False
+    allow_inconclusive: bool = False
+    max_samples: int = 30
+    """The most samples an adaptive (``@samples:auto``) case draws."""
+    baseline: Path | None = None
+    save_baseline: Path | None = None
+    alpha: float = 0.05
+    fail_on_regression: bool = False
+    min_pass_rate: float | None = None
     concurrency: int = 32
     """Requests in flight at once, across all xdist workers."""
     rpm: float | None = None
@@ -92,6 +103,8 @@ class _Option:
     help: str
     default: str | None
     metavar: str = "VALUE"
+    flag: bool = False
+    """A switch: ``--llmeval-NAME`` alone turns it on; the ini key takes true/false."""
 
 
 _OPTIONS = (
@@ -115,6 +128,14 @@ _OPTIONS = (
     _Option("tpm", "tokens per minute for the whole run (default: no limit)", None, "N"),
     _Option("max-cost", "stop sending requests once this run has spent USD (default: no limit)", None, "USD"),
     _Option("prices", "JSON file of model prices (USD per 1M tokens) replacing built-in ones", None, "FILE"),
+    _Option("stats", "verdict rule: point (pass rate vs threshold) or strict (Wilson interval)", "point", "MODE"),
+    _Option("allow-inconclusive", "inconclusive cases (strict stats) pass instead of failing", "false", flag=True),
+    _Option("max-samples", "most samples an adaptive case (@samples:auto) may draw (default 30)", "30", "N"),
+    _Option("baseline", "compare with this baseline file (see docs/baselines.md)", None, "PATH"),
+    _Option("save-baseline", "write this run's results as a baseline file", None, "PATH"),
+    _Option("alpha", "significance level of the regression test (default 0.05)", "0.05", "A"),
+    _Option("fail-on-regression", "exit 1 when a case regressed against the baseline", "false", flag=True),
+    _Option("min-pass-rate", "exit 1 when fewer cases pass than this (per model), 0-1 or N%%", None, "P"),
     _Option("cache", "response cache mode: off, record, replay, refresh (default record)", "record", "MODE"),
     _Option("cache-dir", "response cache folder (default .llmeval-cache in the rootdir)", None, "DIR"),
     _Option("report", "reports to write, comma-separated: json, md (default none)", "", "FORMATS"),
@@ -127,12 +148,17 @@ def add_options(parser: pytest.Parser) -> None:
     group = parser.getgroup("llmeval", "LLM evals (pytest-llmeval)")
     for opt in _OPTIONS:
         dest = "llmeval_" + opt.name.replace("-", "_")
-        # "append" for the model so that giving it twice is an error, not a silent last-wins.
-        action = "append" if opt.name == "model" else "store"
-        group.addoption(
-            f"--llmeval-{opt.name}", dest=dest, default=None, metavar=opt.metavar, help=opt.help, action=action
-        )
-        parser.addini(dest, opt.help, default=opt.default)
+        if opt.flag:
+            group.addoption(
+                f"--llmeval-{opt.name}", dest=dest, default=None, action="store_const", const="true", help=opt.help
+            )
+        else:
+            # "append" for the model: several models run side by side.
+            action = "append" if opt.name == "model" else "store"
+            group.addoption(
+                f"--llmeval-{opt.name}", dest=dest, default=None, metavar=opt.metavar, help=opt.help, action=action
+            )
+        parser.addini(dest, opt.help.replace("%%", "%"), default=opt.default)
 
 
 def resolve(config: pytest.Config) -> Settings:
@@ -142,13 +168,13 @@ def resolve(config: pytest.Config) -> Settings:
     base_url = base_url_cli or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
     if not base_url.startswith(("http://", "https://")):
         raise pytest.UsageError(f"{raw.source('base-url')}: expected an http(s) URL, got {base_url!r}")
-    cli_models = config.getoption("llmeval_model") or []
-    if len(cli_models) > 1:
-        raise pytest.UsageError(
-            f"--llmeval-model given {len(cli_models)} times: running several models side by side is not "
-            "available yet; run once per model"
-        )
-    cli_model = cli_models[0] if cli_models else None
+    cli_models: list[str] = config.getoption("llmeval_model") or []
+    if len(set(cli_models)) != len(cli_models):
+        raise pytest.UsageError(f"--llmeval-model: the same model is given twice: {cli_models}")
+    cli_model = cli_models[0] if len(cli_models) == 1 else None
+    stats = (raw.text("stats") or "point").strip().lower()
+    if stats not in ("point", "strict"):
+        raise pytest.UsageError(f"{raw.source('stats')}: unknown mode {stats!r}; use point or strict")
     ini_model = config.getini("llmeval_model")
     reports = tuple(sorted({f.strip().lower() for f in (raw.text("report") or "").split(",") if f.strip()}))
     for fmt in reports:
@@ -171,6 +197,15 @@ def resolve(config: pytest.Config) -> Settings:
         report_dir=raw.path("report-dir", "llmeval-report"),
         judge_model=raw.text("judge-model"),
         embedding_model=raw.text("embedding-model"),
+        models=tuple(cli_models),
+        strict_stats=stats == "strict",
+        allow_inconclusive=raw.parsed("allow-inconclusive", _boolean),
+        max_samples=raw.parsed("max-samples", _positive_int),
+        baseline=raw.path("baseline", "") if raw.text("baseline") else None,
+        save_baseline=raw.path("save-baseline", "") if raw.text("save-baseline") else None,
+        alpha=raw.parsed("alpha", _probability),
+        fail_on_regression=raw.parsed("fail-on-regression", _boolean),
+        min_pass_rate=raw.optional("min-pass-rate", parse_threshold),
         concurrency=raw.parsed("concurrency", _positive_int),
         rpm=raw.optional("rpm", _positive_number),
         tpm=raw.optional("tpm", _positive_number),
@@ -256,6 +291,25 @@ def _positive_float(value: str) -> float:
     return number
 
 
+def _boolean(value: str) -> bool:
+    text = value.strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"expected true or false, got {value!r}")
+
+
+def _probability(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise ValueError(f"expected a number between 0 and 1 (exclusive), got {value!r}") from None
+    if not 0 < number < 1:
+        raise ValueError(f"expected a number between 0 and 1 (exclusive), got {value!r}")
+    return number
+
+
 def _positive_number(value: str) -> float:
     try:
         number = float(value)
@@ -281,3 +335,19 @@ def parse_threshold(value: str) -> float:
 def parse_samples(value: str) -> int:
     """A sample count as written in a tag or marker."""
     return _positive_int(value)
+
+
+def parse_sample_spec(value: str) -> tuple[int | None, int | None]:
+    """``N`` → (N, None); ``auto`` → (None, None); ``auto:MAX`` → (None, MAX) — adaptive sampling."""
+    text = str(value).strip().lower()
+    if text == "auto":
+        return None, None
+    if text.startswith("auto:"):
+        try:
+            return None, _positive_int(text.removeprefix("auto:"))
+        except ValueError:
+            raise ValueError(f"expected auto:MAX with a whole number MAX >= 1, got {value!r}") from None
+    try:
+        return _positive_int(text), None
+    except ValueError:
+        raise ValueError(f"expected a whole number >= 1, auto, or auto:MAX, got {value!r}") from None

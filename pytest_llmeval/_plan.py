@@ -81,7 +81,9 @@ def planned_case(item: pytest.Item) -> CaseSpec | None:
     if not _apply_steps(item, case, scenario.steps):
         return None
     spec = case.spec
-    spec.model = resolve_model(state_of(item.config).settings, case.step_model, case.tags.model)
+    spec.model = resolve_model(
+        state_of(item.config).settings, case.step_model, case.tags.model, side_by_side=spec.side_by_side
+    )
     if spec.target is not None or spec.user is None or spec.model is None or not spec.graders:
         return None
     return spec

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Verdict = Literal["pass", "fail", "error"]
+Verdict = Literal["pass", "fail", "inconclusive", "error"]
 
 
 class _Model(BaseModel):
@@ -64,7 +64,16 @@ class EvalRecord(_Model):
     errors: int = Field(description="Samples that errored (request failed or a grader could not decide).")
     pass_rate: float | None = Field(description="passes / (samples - errors); None when all errored.")
     threshold: float = Field(description="Pass rate the case needs.")
-    verdict: Verdict = Field(description="pass, fail, or error (every sample errored, or set-up failed).")
+    interval: tuple[float, float] | None = Field(
+        None, description="Wilson 95% interval of the pass rate; None when every sample errored."
+    )
+    verdict: Verdict = Field(
+        description="pass, fail, inconclusive (--llmeval-stats=strict: the interval straddles the threshold), "
+        "or error (every sample errored, or set-up failed)."
+    )
+    fingerprint: str = Field(
+        "", description="Hash of what defines the case (messages, parameters, graders): a baseline sees redefinitions."
+    )
     reason: str | None = Field(None, description="Why the verdict is error, when it is.")
     usage: UsageRecord = Field(default_factory=lambda: UsageRecord(), description="Tokens over all samples.")
     latency_s: float = Field(0.0, description="Sum of the samples' request seconds.")
@@ -94,10 +103,14 @@ class GroupSummary(_Model):
 
 
 class RunReport(_Model):
-    """The JSON report: every case, per group and overall totals."""
+    """The JSON report: every case, per group and overall totals, comparisons and gates."""
 
     plugin_version: str
     created_at: str = Field(description="UTC time the report was written, ISO 8601.")
     overall: GroupSummary
     groups: list[GroupSummary]
     cases: list[EvalRecord]
+    models: list[Any] = Field(default_factory=list, description="Per-model results (ModelSummary), side by side.")
+    comparisons: list[Any] = Field(default_factory=list, description="Paired model comparisons (ModelComparison).")
+    baseline: Any = Field(None, description="The comparison with --llmeval-baseline (BaselineComparison).")
+    gates: list[str] = Field(default_factory=list, description="One line per failed gate; empty when all held.")

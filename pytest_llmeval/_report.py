@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -95,6 +96,68 @@ def terminal_lines(report: RunReport, damaged: Sequence[str]) -> list[str]:
     return lines
 
 
+def gate_failures(settings: Any, summaries: Sequence[Any], comparison: Any) -> list[str]:
+    """One line per failed gate, saying which gate and by how much."""
+    lines = []
+    if settings.min_pass_rate is not None:
+        for summary in summaries:
+            if summary.pass_rate is not None and summary.pass_rate + 1e-12 < settings.min_pass_rate:
+                lines.append(
+                    f"llmeval gate failed: {summary.model}: {summary.passed}/{summary.decided} cases passed "
+                    f"({summary.pass_rate:.1%}), below --llmeval-min-pass-rate {settings.min_pass_rate:.1%}"
+                )
+    if settings.fail_on_regression and comparison is not None:
+        regressed = comparison.count("regressed")
+        if regressed or comparison.suite_p_value < comparison.alpha:
+            lines.append(
+                f"llmeval gate failed: {regressed} case(s) regressed against {comparison.path}; suite paired "
+                f"p = {comparison.suite_p_value:.4f} (alpha {comparison.alpha})"
+            )
+    return lines
+
+
+def comparison_lines(report: RunReport) -> list[str]:
+    """Models side by side, then the baseline comparison, for the terminal."""
+    lines: list[str] = []
+    if report.models:
+        lines.append("")
+        lines.append("models side by side (case pass rate with 95% interval; tokens; cost; request seconds):")
+        for m in report.models:
+            rate = "n/a" if m.pass_rate is None else f"{m.pass_rate:.1%}"
+            ci = "" if m.interval is None else f" [{m.interval[0]:.1%}, {m.interval[1]:.1%}]"
+            lines.append(
+                f"  {m.model}: {m.passed}/{m.decided} {rate}{ci} | {m.tokens:,} tokens | ${m.cost_usd:.4f} | "
+                f"{m.latency_s:.1f}s"
+            )
+        for c in report.comparisons:
+            mean = "n/a" if c.mean_difference is None else f"{c.mean_difference:+.1%}"
+            lines.append(
+                f"  {c.model_b} vs {c.model_a}: {c.shared_cases} shared cases, mean difference {mean}, "
+                f"better on {c.b_better}, worse on {c.a_better}, sign test p = {c.p_value:.4f}"
+            )
+    comparison = report.baseline
+    if comparison is not None:
+        lines.append("")
+        counts = ", ".join(
+            f"{comparison.count(kind)} {kind}" for kind in ("regressed", "improved", "unchanged", "new", "removed")
+        )
+        mean = "n/a" if comparison.mean_difference is None else f"{comparison.mean_difference:+.1%}"
+        lines.append(f"baseline {comparison.path}: {counts}, {comparison.redefined} redefined")
+        lines.append(
+            f"  suite: {comparison.shared_cases} shared cases, mean pass-rate change {mean}, "
+            f"paired sign test p = {comparison.suite_p_value:.4f}"
+        )
+        for change in comparison.changes:
+            if change.change in ("regressed", "improved", "removed", "new") or change.redefined:
+                flag = " (redefined)" if change.redefined else ""
+                p = "" if change.p_value is None else f" p = {change.p_value:.4f}"
+                lines.append(
+                    f"  {change.change}{flag}: {change.case_id} on {change.model}: "
+                    f"{change.before or '-'} -> {change.after or '-'}{p}"
+                )
+    return lines
+
+
 def write_reports(report: RunReport, formats: Sequence[str], directory: Path) -> list[Path]:
     """Write each requested format atomically; return the paths written."""
     written = []
@@ -136,10 +199,22 @@ class Collector:
     """Controller-side plugin: gathers records from test reports, prints and writes at the end."""
 
     def __init__(self, config: pytest.Config) -> None:
+        from . import __version__
+        from ._baseline import BaselineError, load
+
         self.config = config
         self.records: dict[str, EvalRecord] = {}
         self.written: list[Path] = []
         self.stop: str | None = None
+        self.final: RunReport | None = None
+        self.baseline_saved: Path | None = None
+        settings = state_of(config).settings
+        self.baseline = None
+        if settings.baseline is not None:
+            try:
+                self.baseline = load(settings.baseline, __version__)
+            except BaselineError as exc:
+                raise pytest.UsageError(f"--llmeval-baseline: {exc}") from None
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         stop = getattr(report, "llmeval_stop", None)
@@ -157,16 +232,45 @@ class Collector:
 
     def report(self) -> RunReport:
         from . import __version__
+        from ._baseline import compare
+        from ._compare import comparisons, model_summaries
 
-        return build_report(self.records.values(), __version__)
+        settings = state_of(self.config).settings
+        base = build_report(self.records.values(), __version__)
+        records = base.cases
+        several = len({r.model for r in records}) > 1
+        comparison = None
+        if self.baseline is not None and settings.baseline is not None:
+            comparison = compare(self.baseline, records, settings.baseline, settings.alpha)
+        summaries = model_summaries(records)
+        gates = gate_failures(settings, summaries, comparison)
+        return base.model_copy(
+            update={
+                "models": summaries if several else [],
+                "comparisons": comparisons(records) if several else [],
+                "baseline": comparison,
+                "gates": gates,
+            }
+        )
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        from . import __version__
+        from ._baseline import save
+
         state = state_of(self.config)
         if self.stop is not None:
             session.exitstatus = pytest.ExitCode.USAGE_ERROR
-        if self.records and state.settings.reports:
-            self.written = write_reports(self.report(), state.settings.reports, state.settings.report_dir)
+        if not self.records:
+            return
+        self.final = self.report()
+        if self.final.gates and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        if state.settings.save_baseline is not None and self.stop is None:
+            save(self.final.cases, state.settings.save_baseline, __version__)
+            self.baseline_saved = state.settings.save_baseline
+        if state.settings.reports:
+            self.written = write_reports(self.final, state.settings.reports, state.settings.report_dir)
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         state = state_of(self.config)
@@ -176,8 +280,13 @@ class Collector:
         if self.stop is not None:
             terminalreporter.write_line(self.stop, red=True, bold=True)
         if self.records:
-            for line in terminal_lines(self.report(), state.cache.damaged):
+            final = self.final or self.report()
+            for line in terminal_lines(final, state.cache.damaged):
                 terminalreporter.write_line(line)
+            for line in comparison_lines(final):
+                terminalreporter.write_line(line)
+            for gate in final.gates:
+                terminalreporter.write_line(gate, red=True, bold=True)
         else:
             for line in state.cache.damaged:
                 terminalreporter.write_line(f"damaged cache entry ignored: {line}")
@@ -188,3 +297,5 @@ class Collector:
             terminalreporter.write_line(describe_run(counters))
         for path in self.written:
             terminalreporter.write_line(f"report written: {path}")
+        if self.baseline_saved is not None:
+            terminalreporter.write_line(f"baseline written: {self.baseline_saved}")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
@@ -10,12 +10,23 @@ from typing import Any, NoReturn
 import pytest
 
 from ._cache import CacheDirError, ResponseCache
-from ._case import CaseSetupError, CaseSpec, error_record, fail, failure_text, grade_sample, make_record, sample_record
+from ._case import (
+    ROUND,
+    CaseSetupError,
+    CaseSpec,
+    error_record,
+    fail,
+    failure_text,
+    grade_sample,
+    make_record,
+    sample_record,
+    settled,
+)
 from ._client import MissingAPIKeyError
 from ._engine import Engine
 from ._options import Settings, resolve
 from ._pricing import PriceTable, PriceTableError
-from ._records import EvalRecord
+from ._records import EvalRecord, SampleRecord
 from ._request import Generation
 from ._share import SharedRun
 from ._target import call_target
@@ -65,6 +76,13 @@ def configure(config: pytest.Config) -> RunState:
     return state
 
 
+def fails_test(record: EvalRecord, settings: Settings) -> bool:
+    """Whether a case's verdict fails its test (inconclusive only without --llmeval-allow-inconclusive)."""
+    if record.verdict == "inconclusive":
+        return not settings.allow_inconclusive
+    return record.verdict != "pass"
+
+
 def attach_record(item: pytest.Item, report: pytest.TestReport) -> None:
     """Put the case's record on the test report, with pytest's outcome and the verdict agreeing.
 
@@ -76,7 +94,7 @@ def attach_record(item: pytest.Item, report: pytest.TestReport) -> None:
     record = item.stash.get(RECORD_KEY, None)
     if record is not None:
         del item.stash[RECORD_KEY]  # the report holds it now; a big suite keeps no second copy
-        if report.passed and record.verdict != "pass":
+        if report.passed and fails_test(record, item.config.stash[STATE_KEY].settings):
             report.outcome = "failed"
             report.longrepr = failure_text(record)
         elif report.failed and record.verdict == "pass":
@@ -112,10 +130,7 @@ def run_case(
     """Generate every sample of a case, grade it, and return its record."""
     missing_key = None
     try:
-        if spec.target is not None:
-            generations = _from_target(spec, targets or {})
-        else:
-            generations = state.engine.generate(spec.requests())
+        samples = sample_rounds(state, spec, targets)
     except CaseSetupError as exc:
         return error_record(spec, str(exc))
     except MissingAPIKeyError as exc:
@@ -123,14 +138,47 @@ def run_case(
     if missing_key is not None:
         # One clear message for the whole run, instead of the same error on every case.
         stop_run(item, missing_key)
-    keys = state.engine.keys_of(spec.requests()) if spec.target is None else [None] * len(generations)
-    samples = [
-        sample_record(i, g, grade_sample(spec.graders, g.text, spec.row, grading_context(state, spec, keys[i])))
-        if g.text is not None
-        else sample_record(i, g, [])
-        for i, g in enumerate(generations)
-    ]
     return make_record(spec, samples, state.engine.prices)
+
+
+def sample_rounds(
+    state: RunState,
+    spec: CaseSpec,
+    targets: Mapping[str, Target] | None,
+    first: Sequence[Generation] | None = None,
+) -> list[SampleRecord]:
+    """Draw and grade the case's samples; an adaptive case draws rounds until its verdict is clear.
+
+    The first round is usually answered already (planned before the tests); later rounds
+    go through the same engine, concurrently within the round.
+    """
+    records: list[SampleRecord] = []
+    count = spec.samples
+    generations = list(first) if first is not None else None
+    while True:
+        start = len(records)
+        if generations is None:
+            generations = _draw(state, spec, targets, start, count)
+        keys = state.engine.keys_of(spec.requests(start, len(generations))) if spec.target is None else None
+        for offset, generation in enumerate(generations):
+            grades = []
+            if generation.text is not None:
+                context = grading_context(state, spec, keys[offset] if keys else None)
+                grades = grade_sample(spec.graders, generation.text, spec.row, context)
+            records.append(sample_record(start + offset, generation, grades))
+        generations = None
+        top = spec.adaptive_max
+        if top is None or len(records) >= top or settled(records, spec.threshold):
+            return records
+        count = min(ROUND, top - len(records))
+
+
+def _draw(
+    state: RunState, spec: CaseSpec, targets: Mapping[str, Target] | None, start: int, count: int
+) -> list[Generation]:
+    if spec.target is not None:
+        return _from_target(spec, targets or {}, start, count)
+    return state.engine.generate(spec.requests(start, count))
 
 
 def grading_context(state: RunState, spec: CaseSpec, parent_key: str | None) -> GradingContext:
@@ -143,7 +191,9 @@ def grading_context(state: RunState, spec: CaseSpec, parent_key: str | None) -> 
     )
 
 
-def _from_target(spec: CaseSpec, targets: Mapping[str, Target]) -> list[Generation]:
+def _from_target(
+    spec: CaseSpec, targets: Mapping[str, Target], start: int = 0, count: int | None = None
+) -> list[Generation]:
     target = targets.get(spec.target or "")
     if target is None:
         known = ", ".join(sorted(targets)) or "none registered"
@@ -156,5 +206,5 @@ def _from_target(spec: CaseSpec, targets: Mapping[str, Target]) -> list[Generati
             target,
             {"input": spec.user, "messages": messages, "row": spec.row, "model": spec.model, "sample": index},
         )
-        for index in range(spec.samples)
+        for index in range(start, start + (spec.samples if count is None else count))
     ]

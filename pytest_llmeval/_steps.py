@@ -59,6 +59,7 @@ PHRASES: list[tuple[str, str]] = [
     ("then", "the judge scores the answer at least N out of M for:"),
     ("then", 'the judge labels the answer as one of "a, b" from "a, b, c" for:'),
     ("then", "the pass rate is at least P%"),
+    ("then", 'the answer meets the testing criteria of "eval.json"'),
 ]
 """How each phrase reads in docs and in 'closest phrase' hints."""
 
@@ -418,6 +419,18 @@ def _pass_rate(case: ScenarioCase, percent: str) -> None:
         case.spec.threshold = parse_threshold(_fill(case, percent) + "%")
     except ValueError as exc:
         case.fail(str(exc))
+
+
+@_phrase("then", f"the answer meets the testing criteria of {_q('path')}")
+def _testing_criteria(case: ScenarioCase, path: str) -> None:
+    from ._openai_evals import EvalDefinitionError, criteria_of_file
+
+    file = _path(case, path, "eval definition")
+    try:
+        found = criteria_of_file(file)
+    except EvalDefinitionError as exc:
+        case.fail(str(exc))
+    case.spec.graders.extend(found)
 
 
 for _kind in ("given", "when", "then"):

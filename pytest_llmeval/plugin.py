@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from . import _bdd, _generate, _llm, _options, _report, _session
+from . import _bdd, _compare, _generate, _llm, _openai_evals, _options, _report, _session
 
 if TYPE_CHECKING:
     from pytest_bdd.parser import Feature, Scenario, Step
@@ -16,6 +16,8 @@ _MARKERS = (
     "llmeval(samples=1, threshold=1.0, model=None, parameters=None, target=None): "
     "settings of the LLM eval case behind the llm fixture",
     "llmeval_dataset(path): one test per row of a JSONL, CSV or JSON-list file; the row is the case fixture",
+    "llmeval_openai_eval(definition, items=None): one test per item of an exported OpenAI eval; "
+    "the openai_eval fixture runs and grades it",
 )
 
 
@@ -69,6 +71,8 @@ def pytest_bdd_apply_tag(tag: str, function: Callable[..., object]) -> bool | No
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     _bdd.generate_tests(metafunc)
     _llm.generate_tests(metafunc)
+    _openai_evals.generate_tests(metafunc)
+    _compare.generate_tests(metafunc)
 
 
 def pytest_bdd_before_scenario(request: pytest.FixtureRequest, feature: Feature, scenario: Scenario) -> None:
@@ -126,8 +130,20 @@ def case(request: pytest.FixtureRequest, _llmeval_row: object) -> dict[str, Any]
 
 
 @pytest.fixture
+def openai_eval(request: pytest.FixtureRequest, llm: _llm.LLM) -> _openai_evals.OpenAIEval:
+    """One item of ``@pytest.mark.llmeval_openai_eval(definition, items=...)``: ``openai_eval.check()``."""
+    return _openai_evals.make_eval(request, llm)
+
+
+@pytest.fixture
 def _llmeval_row() -> None:
     """Parametrized with a dataset row by the dataset tag or marker; None otherwise."""
+    return None
+
+
+@pytest.fixture
+def _llmeval_model() -> None:
+    """Parametrized with each --llmeval-model when several are compared; None otherwise."""
     return None
 
 

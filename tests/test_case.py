@@ -54,7 +54,7 @@ def test_a_raising_grader_is_an_error_grade() -> None:
 
 def test_failure_text_lists_samples_answers_and_failed_grades() -> None:
     text = failure_text(record_for(["yes", "no"]))  # type: ignore[arg-type]
-    assert "pass rate 1/2 = 50%, threshold 100% -> FAIL" in text
+    assert "pass rate 1/2 = 50% (95% CI 9%-91%), threshold 100% -> FAIL" in text
     assert "sample 1: FAIL" in text and "answer: 'no'" in text and "string_check" in text
 
 

@@ -39,7 +39,7 @@ def test_pass_and_fail_with_a_readable_message(project: Project, mode: list[str]
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(
         [
-            "*case 'facts?shipping?' on model 'gpt-test': pass rate 0/3 = 0%, threshold 60% -> FAIL*",
+            "*case 'facts?shipping?' on model 'gpt-test': pass rate 0/3 = 0% (95% CI 0%-56%), threshold 60% -> FAIL*",
             "*sample 0: FAIL*",
             "*answer: 'About a week.'*",
             "*string_check*'3 days'*",

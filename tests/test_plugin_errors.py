@@ -112,7 +112,7 @@ def test_bad_dataset_is_one_collection_error(project: Project, content: str | No
 @pytest.mark.parametrize(
     ("tag", "message"),
     [
-        ("@samples:0", "*tag @samples:0: expected a whole number >= 1, got '0'*"),
+        ("@samples:0", "*tag @samples:0: expected a whole number >= 1, auto, or auto:MAX, got '0'*"),
         ("@samples:many", "*tag @samples:many: expected a whole number >= 1*"),
         ("@threshold:1.5", "*tag @threshold:1.5: expected a threshold between 0 and 1*"),
         ("@model:", "*tag @model:: the tag needs a value*"),
@@ -245,11 +245,11 @@ def test_a_scenario_with_nothing_to_grade_is_an_error(project: Project) -> None:
     assert project.cases()["ungraded"]["verdict"] == "error"
 
 
-def test_model_given_twice_is_a_usage_error(project: Project) -> None:
+def test_the_same_model_twice_is_a_usage_error(project: Project) -> None:
     project.feature(OK_SCENARIO)
-    result = project.run("--llmeval-model=a", "--llmeval-model=b")
+    result = project.run("--llmeval-model=a", "--llmeval-model=a")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*--llmeval-model given 2 times*not available yet*"])
+    result.stderr.fnmatch_lines(["*--llmeval-model: the same model is given twice*"])
 
 
 def test_errors_inside_steps_print_one_message_without_a_chain(project: Project) -> None:

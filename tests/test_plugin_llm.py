@@ -30,7 +30,7 @@ def test_ask_and_check(project: Project, mode: list[str]) -> None:
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(
         [
-            "*case 'test_strict' on model 'gpt-test': pass rate 0/2 = 0%, threshold 100% -> FAIL*",
+            "*case 'test_strict' on model 'gpt-test': pass rate 0/2 = 0% (95% CI 0%-66%), threshold 100% -> FAIL*",
             "*failed: regex: *",
             "*failed: valid_json: *",
         ]
@@ -104,7 +104,7 @@ def test_bad_marker_values(project: Project) -> None:
     )
     result = project.run()
     result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(["*test_x.py::test_x: @pytest.mark.llmeval: expected a whole number >= 1, got '0'*"])
+    result.stdout.fnmatch_lines(["*test_x.py::test_x: @pytest.mark.llmeval: expected a whole number >= 1, auto, or auto:MAX, got '0'*"])
 
 
 @pytest.mark.parametrize("extra", [[], ["-n", "2"]], ids=["plain", "xdist"])

@@ -42,3 +42,15 @@ Feature: The support assistant answers policy questions
     Examples:
       | id                 | tier  |
       | status-no-order-id | guest |
+
+  Scenario Outline: a question the policies do not cover goes to a human
+    # The wording varies from answer to answer; what matters is the hand-off. Cosine similarity
+    # of two embeddings (llmeval_embedding_model in pytest.ini) compares what the texts say
+    # rather than their exact words. It needs no extra package, unlike rouge_l or fuzzy_match.
+    When the user says "Can I pay with PayPal?"
+    Then the answer is similar to "I can't answer that from our policies, so I'll pass your question to a human agent. Live chat is open Monday to Friday, 9am to 6pm Eastern Time." by cosine at least 0.6
+    And the answer passes "only-acme-links"
+
+    Examples:
+      | id             | tier  |
+      | paypal-handoff | guest |

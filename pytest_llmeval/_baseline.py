@@ -1,0 +1,224 @@
+"""Baselines: save a run's per-case counts, and compare a later run against them.
+
+Each case is **regressed** (one-sided Fisher exact test, Holm-adjusted across the compared
+cases so that "any case regressed" keeps its false-alarm rate at ``alpha``; with one sample
+on each side, pass → fail), **improved**, **unchanged**, **new**, **removed** or
+**redefined** (its fingerprint changed: compared all the same, and flagged). The suite
+comparison is paired over shared cases (an exact sign test)::
+
+    pytest --llmeval-save-baseline baselines/main.json       # on main
+    pytest --llmeval-baseline baselines/main.json --llmeval-fail-on-regression   # in a PR
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ._cache import atomic_write_text
+from ._records import EvalRecord
+from ._stats import fisher_greater, fisher_less, holm, sign_test_less
+
+FORMAT = 1
+
+Change = Literal["regressed", "improved", "unchanged", "new", "removed"]
+
+
+class BaselineError(Exception):
+    """A baseline file that cannot be used; never silently treated as 'no regressions'."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class BaselineEntry(_Model):
+    """One case on one model, as a baseline remembers it."""
+
+    case_id: str
+    group: str
+    model: str
+    passes: int
+    failures: int
+    errors: int
+    samples: int
+    pass_rate: float | None
+    fingerprint: str
+
+
+class Baseline(_Model):
+    """The file ``--llmeval-save-baseline`` writes."""
+
+    format: int = FORMAT
+    plugin_version: str
+    created_at: str
+    entries: dict[str, BaselineEntry] = Field(description="By case key: group :: case id :: model.")
+
+
+class CaseChange(_Model):
+    key: str
+    case_id: str
+    model: str
+    change: Change
+    redefined: bool = Field(False, description="The case's fingerprint differs from the baseline's.")
+    before: str | None = Field(None, description="passes/decided in the baseline.")
+    after: str | None = Field(None, description="passes/decided now.")
+    p_value: float | None = Field(None, description="Holm-adjusted one-sided Fisher p-value of the change.")
+
+
+class BaselineComparison(_Model):
+    path: str
+    alpha: float
+    changes: list[CaseChange]
+    shared_cases: int
+    mean_difference: float | None = Field(description="Mean of (now - baseline) pass rate over shared cases.")
+    suite_p_value: float = Field(description="One-sided exact sign test that shared cases got worse.")
+
+    def count(self, change: Change) -> int:
+        return sum(c.change == change for c in self.changes)
+
+    @property
+    def redefined(self) -> int:
+        return sum(c.redefined for c in self.changes)
+
+
+def key_of(record: EvalRecord | BaselineEntry) -> str:
+    return f"{record.group}::{record.case_id}::{record.model}"
+
+
+def save(records: Iterable[EvalRecord], path: Path, version: str) -> Baseline:
+    """Write the baseline atomically: a reader sees the old file or the new one, never a part."""
+    entries = {
+        key_of(r): BaselineEntry(
+            case_id=r.case_id,
+            group=r.group,
+            model=r.model,
+            passes=r.passes,
+            failures=r.failures,
+            errors=r.errors,
+            samples=r.samples,
+            pass_rate=r.pass_rate,
+            fingerprint=r.fingerprint,
+        )
+        for r in records
+    }
+    baseline = Baseline(
+        plugin_version=version,
+        created_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        entries=dict(sorted(entries.items())),
+    )
+    atomic_write_text(path, baseline.model_dump_json(indent=1) + "\n")
+    return baseline
+
+
+def load(path: Path, version: str) -> Baseline:
+    """Read a baseline; a missing, damaged or foreign file is a :class:`BaselineError`."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise BaselineError(f"cannot read the baseline {path}: {exc.strerror or exc}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise BaselineError(f"{path}:{exc.lineno}: the baseline is not valid JSON ({exc.msg}); re-save it") from None
+    if not isinstance(data, dict) or "entries" not in data:
+        raise BaselineError(f"{path}: not a pytest-llmeval baseline (no 'entries')")
+    if data.get("format") != FORMAT:
+        raise BaselineError(f"{path}: baseline format {data.get('format')!r}, this plugin reads format {FORMAT}")
+    if data.get("plugin_version") != version:
+        raise BaselineError(
+            f"{path}: written by pytest-llmeval {data.get('plugin_version')}, this is {version}; "
+            "re-save it with --llmeval-save-baseline (see docs/baselines.md)"
+        )
+    try:
+        return Baseline.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise BaselineError(f"{path}: damaged baseline at {where}: {first['msg']}") from None
+
+
+def compare(baseline: Baseline, records: Sequence[EvalRecord], path: Path, alpha: float) -> BaselineComparison:
+    now = {key_of(r): r for r in records}
+    shared = sorted(set(now) & set(baseline.entries))
+    worse = [_p_worse(baseline.entries[k], now[k]) for k in shared]
+    better = [_p_better(baseline.entries[k], now[k]) for k in shared]
+    worse_adjusted, better_adjusted = holm(worse), holm(better)
+    changes: list[CaseChange] = []
+    differences: list[float] = []
+    for index, key in enumerate(shared):
+        old, new = baseline.entries[key], now[key]
+        change: Change = "unchanged"
+        p_value = None
+        if worse_adjusted[index] < alpha:
+            change, p_value = "regressed", worse_adjusted[index]
+        elif better_adjusted[index] < alpha:
+            change, p_value = "improved", better_adjusted[index]
+        if old.pass_rate is not None and new.pass_rate is not None:
+            differences.append(new.pass_rate - old.pass_rate)
+        changes.append(
+            CaseChange(
+                key=key,
+                case_id=new.case_id,
+                model=new.model,
+                change=change,
+                redefined=old.fingerprint != new.fingerprint,
+                before=_counts(old.passes, old.failures),
+                after=_counts(new.passes, new.failures),
+                p_value=p_value,
+            )
+        )
+    run_groups = {r.group for r in records}
+    for key in sorted(set(now) - set(baseline.entries)):
+        r = now[key]
+        changes.append(
+            CaseChange(key=key, case_id=r.case_id, model=r.model, change="new", after=_counts(r.passes, r.failures))
+        )
+    for key in sorted(set(baseline.entries) - set(now)):
+        old = baseline.entries[key]
+        # A case of a file this run did not touch (-k, a path) was not run, not removed.
+        if old.group in run_groups:
+            changes.append(
+                CaseChange(
+                    key=key,
+                    case_id=old.case_id,
+                    model=old.model,
+                    change="removed",
+                    before=_counts(old.passes, old.failures),
+                )
+            )
+    return BaselineComparison(
+        path=str(path),
+        alpha=alpha,
+        changes=changes,
+        shared_cases=len(shared),
+        mean_difference=sum(differences) / len(differences) if differences else None,
+        suite_p_value=sign_test_less(differences),
+    )
+
+
+def _counts(passes: int, failures: int) -> str:
+    return f"{passes}/{passes + failures}"
+
+
+def _p_worse(old: BaselineEntry, new: EvalRecord) -> float:
+    old_n, new_n = old.passes + old.failures, new.passes + new.failures
+    if old_n == 0 or new_n == 0:
+        return 1.0
+    if old_n == 1 and new_n == 1:
+        return 0.0 if old.passes == 1 and new.passes == 0 else 1.0  # one sample each: pass -> fail
+    return fisher_less(new.passes, new_n, old.passes, old_n)
+
+
+def _p_better(old: BaselineEntry, new: EvalRecord) -> float:
+    old_n, new_n = old.passes + old.failures, new.passes + new.failures
+    if old_n == 0 or new_n == 0:
+        return 1.0
+    if old_n == 1 and new_n == 1:
+        return 0.0 if old.passes == 0 and new.passes == 1 else 1.0
+    return fisher_greater(new.passes, new_n, old.passes, old_n)

@@ -1,0 +1,129 @@
+"""Models side by side: every case on each ``--llmeval-model``, per-model rates and paired differences.
+
+The check a team runs before switching to a fine-tuned model::
+
+    pytest --llmeval-model gpt-4.1-mini --llmeval-model ft:gpt-4.1-mini:acme:support:7p4lURel
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+
+import pytest
+from pydantic import BaseModel, ConfigDict, Field
+
+from ._bdd import MODEL_FIXTURE, scenario_template
+from ._records import EvalRecord
+from ._session import state_of
+from ._stats import sign_test_two_sided, wilson
+
+
+def generate_tests(metafunc: pytest.Metafunc) -> None:
+    """With several models, parametrize every eval test over them (ids are the model names)."""
+    models = state_of(metafunc.config).settings.models
+    if len(models) < 2 or not _is_eval(metafunc):
+        return
+    if MODEL_FIXTURE not in metafunc.fixturenames:
+        # The closure list is the items' fixture list too: the parameter reaches every item.
+        metafunc.fixturenames.append(MODEL_FIXTURE)
+    metafunc.parametrize(MODEL_FIXTURE, list(models), ids=list(models))
+
+
+def _is_eval(metafunc: pytest.Metafunc) -> bool:
+    if "llm" in metafunc.fixturenames:
+        return True
+    template = scenario_template(metafunc.function)
+    if template is None:
+        return False
+    from ._steps import match_phrase
+
+    return any(match_phrase(step.type, step.name) is not None for step in template.steps)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ModelSummary(_Model):
+    """One model's results over all its cases."""
+
+    model: str
+    cases: int
+    passed: int = Field(description="Cases whose verdict is pass.")
+    decided: int = Field(description="Cases with a pass/fail/inconclusive verdict (not error).")
+    pass_rate: float | None = Field(description="Passed cases / decided cases.")
+    interval: tuple[float, float] | None = Field(description="Wilson 95% interval of that rate.")
+    sample_pass_rate: float | None = Field(description="Passing samples / decided samples over all cases.")
+    tokens: int
+    cost_usd: float
+    latency_s: float = Field(description="Sum of request seconds over all samples.")
+
+
+class ModelComparison(_Model):
+    """Model B against model A over the cases both ran (paired by case)."""
+
+    model_a: str
+    model_b: str
+    shared_cases: int
+    mean_difference: float | None = Field(description="Mean of (B's pass rate - A's) per shared case.")
+    b_better: int = Field(description="Shared cases where B's pass rate is higher.")
+    a_better: int
+    p_value: float = Field(description="Two-sided exact sign test over the shared cases.")
+
+
+def base_id(record: EvalRecord) -> str:
+    """The case id without its ``@model`` suffix: how the same case is found on another model."""
+    suffix = f"@{record.model}"
+    return record.case_id.removesuffix(suffix) if record.case_id.endswith(suffix) else record.case_id
+
+
+def model_summaries(records: Sequence[EvalRecord]) -> list[ModelSummary]:
+    by_model: dict[str, list[EvalRecord]] = {}
+    for record in records:
+        by_model.setdefault(record.model, []).append(record)
+    summaries = []
+    for model, rs in by_model.items():
+        passed = sum(r.verdict == "pass" for r in rs)
+        decided = sum(r.verdict != "error" for r in rs)
+        sample_passes = sum(r.passes for r in rs)
+        sample_decided = sum(r.passes + r.failures for r in rs)
+        summaries.append(
+            ModelSummary(
+                model=model,
+                cases=len(rs),
+                passed=passed,
+                decided=decided,
+                pass_rate=passed / decided if decided else None,
+                interval=wilson(passed, decided) if decided else None,
+                sample_pass_rate=sample_passes / sample_decided if sample_decided else None,
+                tokens=sum(r.usage.total_tokens for r in rs),
+                cost_usd=round(sum(r.cost_usd or 0.0 for r in rs), 6),
+                latency_s=round(sum(r.latency_s for r in rs), 3),
+            )
+        )
+    return summaries
+
+
+def comparisons(records: Sequence[EvalRecord]) -> list[ModelComparison]:
+    """Every pair of models, in the order they were given."""
+    rates: dict[str, dict[str, float]] = {}
+    for record in records:
+        if record.pass_rate is not None:
+            rates.setdefault(record.model, {})[base_id(record)] = record.pass_rate
+    result = []
+    for a, b in itertools.combinations(rates, 2):
+        shared = sorted(set(rates[a]) & set(rates[b]))
+        differences = [rates[b][case] - rates[a][case] for case in shared]
+        result.append(
+            ModelComparison(
+                model_a=a,
+                model_b=b,
+                shared_cases=len(shared),
+                mean_difference=sum(differences) / len(differences) if differences else None,
+                b_better=sum(d > 0 for d in differences),
+                a_better=sum(d < 0 for d in differences),
+                p_value=sign_test_two_sided(differences),
+            )
+        )
+    return result
