@@ -298,7 +298,7 @@ def finish_scenario(request: pytest.FixtureRequest) -> None:
     if case.aborted is not None:
         request.node.stash[RECORD_KEY] = error_record(spec, case.aborted)
         return  # the step's own error is already on its way to the report
-    where = f"{case.feature_file}: scenario {request.node.name!r}"
+    where = f"{case.feature_file}: scenario {spec.case_id!r}"
     problem = None
     if spec.user is None:
         problem = f"{where}: no user message: add a step 'When the user says \"...\"'"

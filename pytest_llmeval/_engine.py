@@ -170,7 +170,8 @@ class Engine:
                 missing.setdefault(key, Job(key=key, material=material, request=request))
         if missing:
             self._check_key()
-            self._wait(self._submit(list(missing.values())), None)
+            self.meter.total += len(missing)
+            self._wait(self._submit(list(missing.values())), None, prefetching=False)
         lost = Generation.failed("the engine produced no answer for this request (a bug: please report it)")
         return [found.get(key) or self.results.get(key, lost) for key in keys]
 
@@ -209,17 +210,22 @@ class Engine:
     def _submit(self, jobs: list[Job]) -> Future[None]:
         return asyncio.run_coroutine_threadsafe(self._run(jobs), self._ensure_loop())
 
-    def _wait(self, future: Future[None], on_progress: Callable[[Meter], None] | None) -> None:
+    def _wait(
+        self, future: Future[None], on_progress: Callable[[Meter], None] | None, *, prefetching: bool = True
+    ) -> None:
         """Block until done, ticking progress; on Ctrl-C cancel what is in flight and re-raise."""
         try:
             while True:
                 try:
                     future.result(timeout=0.25)
+                    if not prefetching and self.share is not None:
+                        # Keep the run's totals right; this worker's planned share is long finished.
+                        self.share.heartbeat(self._shared_counters(), done=True)
                     return
                 except TimeoutError:
                     if on_progress is not None:
                         on_progress(self.meter)
-                    if self.share is not None:
+                    if self.share is not None and prefetching:
                         self.share.heartbeat(self._shared_counters())
         except KeyboardInterrupt:
             future.cancel()
@@ -310,7 +316,7 @@ class Engine:
         assert self._client is not None
         retries = 0
         while True:
-            if (reason := self._over_budget()) is not None:
+            if (reason := self._over_budget(request.model)) is not None:
                 return Generation.failed(reason)
             await limits.pause()
             await limits.concurrency.acquire()
@@ -331,8 +337,8 @@ class Engine:
             if attempt.rate_limited:
                 self.meter.rate_limited += 1
                 limits.concurrency.rate_limited()
-                if attempt.retry_after is not None:
-                    limits.pause_for(min(attempt.retry_after, MAX_RETRY_WAIT))
+                if attempt.retry_after is not None and attempt.retry_after <= MAX_RETRY_WAIT:
+                    limits.pause_for(attempt.retry_after)
             elif generation.error is None:
                 limits.concurrency.succeeded()
             if not attempt.retryable:
@@ -349,10 +355,12 @@ class Engine:
             self.meter.retries += 1
             await self.sleep(wait)
 
-    def _over_budget(self) -> str | None:
+    def _over_budget(self, model: str) -> str | None:
         limit = self.settings.max_cost
         if limit is None:
             return None
+        if self.prices.lookup(model) is None:
+            return f"no price for model {model!r}, so --llmeval-max-cost cannot hold: add it with --llmeval-prices"
         spent = self.meter.spent + self._others_spend()
         if spent >= limit:
             return f"budget reached: this run spent ${spent:.4f} of --llmeval-max-cost ${limit:.4f}"
@@ -373,7 +381,8 @@ class Engine:
 
     def _ensure_limits(self) -> _Limits:
         if self._limits is None:
-            self._limits = _Limits.for_settings(self.settings, self.share.workers if self.share else 1)
+            workers, index = (self.share.workers, self.share.index) if self.share else (1, 0)
+            self._limits = _Limits.for_settings(self.settings, workers, index)
         return self._limits
 
     def _ensure_loop(self) -> asyncio.AbstractEventLoop:
@@ -412,10 +421,12 @@ class _Limits:
     paused_until: float = 0.0
 
     @classmethod
-    def for_settings(cls, settings: Settings, workers: int) -> _Limits:
+    def for_settings(cls, settings: Settings, workers: int, index: int = 0) -> _Limits:
         share = max(1, workers)
+        # Split so the workers' caps add up to the run's (5 over 2 workers: 3 + 2, not 3 + 3).
+        mine = settings.concurrency // share + (1 if index < settings.concurrency % share else 0)
         return cls(
-            concurrency=AdaptiveLimit(max(1, -(-settings.concurrency // share))),
+            concurrency=AdaptiveLimit(max(1, mine)),
             rpm=TokenBucket(settings.rpm / share) if settings.rpm else None,
             tpm=TokenBucket(settings.tpm / share) if settings.tpm else None,
         )

@@ -94,6 +94,8 @@ def read_price_file(path: Path) -> dict[str, Price]:
     for model, entry in data.items():
         try:
             prices[model] = Price(float(entry["input"]), float(entry.get("output", 0.0)))
+            if prices[model].input < 0 or prices[model].output < 0:
+                raise ValueError("negative price")
         except (TypeError, KeyError, ValueError, AttributeError):
             raise PriceTableError(
                 f'{path}: entry {model!r} must be {{"input": USD per 1M tokens, "output": ...}}, got {entry!r}'

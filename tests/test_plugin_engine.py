@@ -276,3 +276,29 @@ def test_cost_per_case_in_the_records(project: Project, mode: list[str]) -> None
         expected = (usage["prompt_tokens"] * 1000 + usage["completion_tokens"] * 2000) / 1_000_000
         assert case["cost_usd"] == pytest.approx(expected)
     assert report["overall"]["cost_usd"] == pytest.approx(sum(c["cost_usd"] for c in report["cases"]))
+
+
+def test_skipped_scenarios_are_not_planned(project: Project) -> None:
+    project.server.add_rule(None, "ok")
+    many(project, 3)
+    project.pytester.makeconftest(
+        """
+        import pytest
+
+        def pytest_collection_modifyitems(items):
+            for item in items:
+                if item.name.endswith("[c1]"):
+                    item.add_marker(pytest.mark.skip(reason="not today"))
+        """
+    )
+    project.run("--llmeval-cache=off").assert_outcomes(passed=2, skipped=1)
+    assert project.server.total_requests == 2
+
+
+def test_a_budget_with_an_unpriced_model_errors_instead_of_spending(project: Project) -> None:
+    project.server.add_rule(None, "ok")
+    many(project, 2)
+    result = project.run("--llmeval-cache=off", "--llmeval-max-cost=1")
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines(["*no price for model 'm', so --llmeval-max-cost cannot hold*"])
+    assert project.server.total_requests == 0

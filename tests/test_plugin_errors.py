@@ -241,7 +241,7 @@ def test_a_scenario_with_nothing_to_grade_is_an_error(project: Project) -> None:
     )
     result = project.run("--llmeval-report=json")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["features/eval.feature: scenario 'test_ungraded': nothing grades the answer*"])
+    result.stdout.fnmatch_lines(["features/eval.feature: scenario 'ungraded': nothing grades the answer*"])
     assert project.cases()["ungraded"]["verdict"] == "error"
 
 

@@ -104,7 +104,9 @@ def test_bad_marker_values(project: Project) -> None:
     )
     result = project.run()
     result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(["*test_x.py::test_x: @pytest.mark.llmeval: expected a whole number >= 1, auto, or auto:MAX, got '0'*"])
+    result.stdout.fnmatch_lines(
+        ["*test_x.py::test_x: @pytest.mark.llmeval: expected a whole number >= 1, auto, or auto:MAX, got '0'*"]
+    )
 
 
 @pytest.mark.parametrize("extra", [[], ["-n", "2"]], ids=["plain", "xdist"])
