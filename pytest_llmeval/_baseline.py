@@ -88,7 +88,11 @@ class BaselineComparison(_Model):
 
 
 def key_of(record: EvalRecord | BaselineEntry) -> str:
-    return f"{record.group}::{record.case_id}::{record.model}"
+    """group :: case id without its ``@model`` suffix :: model — the same case whether the run
+    compared several models or ran one."""
+    suffix = f"@{record.model}"
+    case = record.case_id.removesuffix(suffix) if record.case_id.endswith(suffix) else record.case_id
+    return f"{record.group}::{case}::{record.model}"
 
 
 def save(records: Iterable[EvalRecord], path: Path, version: str) -> Baseline:

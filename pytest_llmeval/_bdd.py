@@ -224,18 +224,20 @@ def new_case(item: pytest.Item, feature_filename: str, scenario_name: str) -> Sc
     example = params.get("_pytest_bdd_example")
     if isinstance(example, dict) and example:
         row.update(example)
-        row_id = str(example["id"]) if example.get("id") else row_hash(example)
+        row_id = item.stash.get(_ROW_ID_KEY, None)
+        if row_id is None:  # planned and run: hash the row once per item
+            row_id = item.stash[_ROW_ID_KEY] = str(example["id"]) if example.get("id") else row_hash(example)
     dataset_row = params.get(ROW_FIXTURE)
     if isinstance(dataset_row, DatasetRow):
         row.update(dataset_row.row)
         row_id = dataset_row.case_id if row_id is None else f"{row_id}/{dataset_row.case_id}"
     samples, adaptive_max = sample_plan(tags.samples, settings)
     model_param = params.get(MODEL_FIXTURE)
-    feature_file = Path(feature_filename)
+    feature_file, group = _feature_paths(feature_filename, config.rootpath)
     spec = CaseSpec(
         case_id=with_model(scenario_name if row_id is None else f"{scenario_name}[{row_id}]", model_param),
         nodeid=item.nodeid,
-        group=relative(feature_file, config.rootpath),
+        group=group,
         base_dir=feature_file.parent,
         row=row,
         samples=samples,
@@ -246,7 +248,17 @@ def new_case(item: pytest.Item, feature_filename: str, scenario_name: str) -> Sc
         target=tags.target,
         judge_model=tags.judge,
     )
-    return ScenarioCase(spec=spec, feature_file=Path(spec.group), tags=tags)
+    return ScenarioCase(spec=spec, feature_file=Path(group), tags=tags)
+
+
+_ROW_ID_KEY = pytest.StashKey[str]()
+
+
+@functools.lru_cache(maxsize=1024)
+def _feature_paths(filename: str, root: Path) -> tuple[Path, str]:
+    """A feature file's path and how reports name it (cached: every row of every scenario asks)."""
+    path = Path(filename)
+    return path, relative(path, root)
 
 
 @functools.lru_cache(maxsize=1024)

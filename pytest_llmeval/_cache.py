@@ -74,6 +74,8 @@ class ResponseCache:
         self.mode = mode
         self.damaged: list[str] = []
         """One line per damaged entry met this run (reported at the end)."""
+        self._index: list[tuple[Path, dict[str, Any], str]] | None = None
+        self._searches_left = NEAREST_SEARCHES
 
     @property
     def reads(self) -> bool:
@@ -143,30 +145,50 @@ class ResponseCache:
         }
         atomic_write_text(self.path_for(key), json.dumps(entry, indent=1, ensure_ascii=False, sort_keys=True))
 
-    def nearest(self, material: dict[str, Any], limit: int = 5000) -> Nearest | None:
-        """The stored entry whose request is most like ``material`` (scans at most ``limit``)."""
-        if not self.root.is_dir():
+    def nearest(self, material: dict[str, Any]) -> Nearest | None:
+        """The stored entry whose request is most like ``material``, for a replay-miss message.
+
+        The cache's requests are read once per run, and only the first
+        :data:`NEAREST_SEARCHES` misses are searched: a run where everything misses (a
+        changed base URL, say) would otherwise compare every miss with every entry.
+        The first messages already show what differs.
+        """
+        if self._searches_left <= 0:
             return None
-        wanted = json.dumps(material, sort_keys=True, ensure_ascii=False)
+        self._searches_left -= 1
+        if self._index is None:
+            self._index = self._read_index()
+        wanted = json.dumps(material, sort_keys=True, ensure_ascii=False)[:4000]
         best: tuple[float, Path, dict[str, Any]] | None = None
-        for count, path in enumerate(self.root.glob("*/*.json")):
-            if count >= limit:
-                break
-            try:
-                stored = json.loads(path.read_text(encoding="utf-8"))["request"]
-            except (OSError, ValueError, KeyError, TypeError):
-                continue
-            if not isinstance(stored, dict):
-                continue
+        for path, stored, text in self._index:
             # Same model first: a nearest entry for another model rarely explains a miss.
             bonus = 1.0 if stored.get("model") == material.get("model") else 0.0
-            ratio = difflib.SequenceMatcher(None, wanted, json.dumps(stored, sort_keys=True)).quick_ratio()
-            score = bonus + ratio
+            score = bonus + difflib.SequenceMatcher(None, wanted, text).quick_ratio()
             if best is None or score > best[0]:
                 best = (score, path, stored)
         if best is None:
             return None
         return Nearest(path=best[1], differences=_differences(material, best[2]))
+
+    def _read_index(self) -> list[tuple[Path, dict[str, Any], str]]:
+        index = []
+        if self.root.is_dir():
+            for count, path in enumerate(self.root.glob("*/*.json")):
+                if count >= NEAREST_SCAN:
+                    break
+                try:
+                    stored = json.loads(path.read_text(encoding="utf-8"))["request"]
+                except (OSError, ValueError, KeyError, TypeError):
+                    continue
+                if isinstance(stored, dict):
+                    index.append((path, stored, json.dumps(stored, sort_keys=True, ensure_ascii=False)[:4000]))
+        return index
+
+
+NEAREST_SEARCHES = 20
+"""Replay misses per run that get a nearest-entry search."""
+NEAREST_SCAN = 5000
+"""Cache entries a nearest-entry search reads at most."""
 
 
 def _differences(wanted: dict[str, Any], stored: dict[str, Any]) -> list[str]:
@@ -187,6 +209,7 @@ def atomic_write_text(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; caches and reports are shared and committed
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()

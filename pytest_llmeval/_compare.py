@@ -105,14 +105,14 @@ def model_summaries(records: Sequence[EvalRecord]) -> list[ModelSummary]:
     return summaries
 
 
-def comparisons(records: Sequence[EvalRecord]) -> list[ModelComparison]:
-    """Every pair of models, in the order they were given."""
-    rates: dict[str, dict[str, float]] = {}
+def comparisons(records: Sequence[EvalRecord], order: Sequence[str] = ()) -> list[ModelComparison]:
+    """Every pair of models, in the order they were given (``order``)."""
+    rates: dict[str, dict[str, float]] = {model: {} for model in order}
     for record in records:
         if record.pass_rate is not None:
             rates.setdefault(record.model, {})[base_id(record)] = record.pass_rate
     result = []
-    for a, b in itertools.combinations(rates, 2):
+    for a, b in itertools.combinations([m for m in rates if rates[m]], 2):
         shared = sorted(set(rates[a]) & set(rates[b]))
         differences = [rates[b][case] - rates[a][case] for case in shared]
         result.append(

@@ -189,7 +189,10 @@ class Engine:
         lines = [f"replay miss: no cached answer for {request.describe()} (key {key[:12]}) in {self.cache.root}"]
         nearest = self.cache.nearest(material)
         if nearest is None:
-            lines.append("the cache is empty; record it first with --llmeval-cache record")
+            lines.append(
+                "no closest entry shown (the cache is empty, or this run already named the closest entries "
+                "of its first misses); record with --llmeval-cache record"
+            )
         else:
             lines.append(f"closest cached entry: {nearest.path}")
             lines.extend(f"  differs in {d}" for d in nearest.differences)

@@ -96,6 +96,18 @@ def terminal_lines(report: RunReport, damaged: Sequence[str]) -> list[str]:
     return lines
 
 
+def _check_writable(path: Path) -> None:
+    """Fail before the run, not after it, when the baseline could not be saved."""
+    import tempfile
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".probe-"):
+            pass
+    except OSError as exc:
+        raise pytest.UsageError(f"--llmeval-save-baseline: cannot write {path}: {exc.strerror or exc}") from None
+
+
 def gate_failures(settings: Any, summaries: Sequence[Any], comparison: Any) -> list[str]:
     """One line per failed gate, saying which gate and by how much."""
     lines = []
@@ -209,6 +221,10 @@ class Collector:
         self.final: RunReport | None = None
         self.baseline_saved: Path | None = None
         settings = state_of(config).settings
+        if settings.fail_on_regression and settings.baseline is None:
+            raise pytest.UsageError("--llmeval-fail-on-regression needs --llmeval-baseline PATH to compare with")
+        if settings.save_baseline is not None:
+            _check_writable(settings.save_baseline)
         self.baseline = None
         if settings.baseline is not None:
             try:
@@ -243,11 +259,13 @@ class Collector:
         if self.baseline is not None and settings.baseline is not None:
             comparison = compare(self.baseline, records, settings.baseline, settings.alpha)
         summaries = model_summaries(records)
+        order = {model: index for index, model in enumerate(settings.models)}
+        summaries.sort(key=lambda s: order.get(s.model, len(order)))  # in the order the flags were given
         gates = gate_failures(settings, summaries, comparison)
         return base.model_copy(
             update={
                 "models": summaries if several else [],
-                "comparisons": comparisons(records) if several else [],
+                "comparisons": comparisons(records, settings.models) if several else [],
                 "baseline": comparison,
                 "gates": gates,
             }

@@ -31,6 +31,7 @@ from ._request import Generation
 from ._share import SharedRun
 from ._target import call_target
 from .graders._context import GradingContext
+from .graders._judge import JudgeGrader
 
 
 @dataclass
@@ -159,7 +160,9 @@ def sample_rounds(
         start = len(records)
         if generations is None:
             generations = _draw(state, spec, targets, start, count)
-        keys = state.engine.keys_of(spec.requests(start, len(generations))) if spec.target is None else None
+        # A judge needs its generation's cache key (to find it under xdist); others need none.
+        judged = spec.target is None and any(isinstance(g, JudgeGrader) for g in spec.graders)
+        keys = state.engine.keys_of(spec.requests(start, len(generations))) if judged else None
         for offset, generation in enumerate(generations):
             grades = []
             if generation.text is not None:

@@ -23,7 +23,9 @@ def wilson(passes: int, n: int, z: float = Z95) -> tuple[float, float]:
     denominator = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denominator
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
-    return max(0.0, centre - half), min(1.0, centre + half)
+    low, high = centre - half, centre + half
+    # Exact bounds at 0 and n (rounding would leave 5e-17 and 0.9999999999999999).
+    return (0.0 if passes == 0 else max(0.0, low)), (1.0 if passes == n else min(1.0, high))
 
 
 def fisher_less(new_passes: int, new_n: int, old_passes: int, old_n: int) -> float:

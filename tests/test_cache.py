@@ -91,3 +91,21 @@ def test_atomic_write_under_concurrency(tmp_path: Path) -> None:
         t.join()
     assert target.read_text() in texts
     assert [p.name for p in tmp_path.iterdir()] == ["f.json"]
+
+
+def test_nearest_is_searched_for_the_first_misses_only(tmp_path: Path) -> None:
+    # A run where everything misses (a new base URL) must not compare every miss with every entry.
+    from pytest_llmeval._cache import NEAREST_SEARCHES
+
+    cache = ResponseCache(tmp_path, CacheMode.REPLAY)
+    writer = ResponseCache(tmp_path, CacheMode.RECORD)
+    material = key_material(REQUEST, "https://api.openai.com/v1")
+    writer.put(cache_key(material), material, Generation(text="t"))
+    found = [cache.nearest(material) for _ in range(NEAREST_SEARCHES + 5)]
+    assert all(n is not None for n in found[:NEAREST_SEARCHES])
+    assert all(n is None for n in found[NEAREST_SEARCHES:])
+
+
+def test_written_files_are_readable_by_others(tmp_path: Path) -> None:
+    atomic_write_text(tmp_path / "f.json", "{}")
+    assert (tmp_path / "f.json").stat().st_mode & 0o777 == 0o644

@@ -70,8 +70,9 @@ def test_rpm_holds_for_the_whole_run(project: Project, mode: list[str]) -> None:
     assert len(times) == 40
     # 600/min is 10/s with at most one second of burst, for the whole run: no second holds
     # more than 20 requests (a limit per xdist worker would allow 40 in the first second).
+    # The margin is for arrival jitter on a loaded machine, not for the limiter.
     busiest = max(sum(1 for t in times if start <= t < start + 1.0) for start in times)
-    assert busiest <= 21
+    assert busiest <= 25
 
 
 def test_rate_limit_with_retry_after_is_waited_out(project: Project, mode: list[str]) -> None:

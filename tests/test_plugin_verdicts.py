@@ -190,3 +190,32 @@ def test_min_pass_rate_gate(project: Project) -> None:
         ["llmeval gate failed: m: 1/2 cases passed (50.0%), below --llmeval-min-pass-rate 90.0%"]
     )
     assert project.run("--llmeval-min-pass-rate=0.5").ret == 1  # one test failed anyway
+
+
+def test_gate_without_a_baseline_and_an_unwritable_baseline_are_usage_errors(project: Project) -> None:
+    project.feature(FIVE)
+    result = project.run("--llmeval-fail-on-regression")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--llmeval-fail-on-regression needs --llmeval-baseline PATH*"])
+    blocker = project.file("blocker", "a file\n")
+    result = project.run(f"--llmeval-save-baseline={blocker / 'base.json'}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--llmeval-save-baseline: cannot write *blocker/base.json*"])
+    assert project.server.total_requests == 0
+
+
+def test_a_single_model_baseline_matches_a_side_by_side_run(project: Project) -> None:
+    baseline = project.path / "base.json"
+    project.server.add_rule(None, "yes")
+    project.feature(FIVE.replace('Given the model "m"', "Given the temperature is 0"))
+    project.run("--llmeval-model=zeta", f"--llmeval-save-baseline={baseline}").assert_outcomes(passed=2)
+    result = project.run("--llmeval-model=zeta", "--llmeval-model=alpha", f"--llmeval-baseline={baseline}")
+    result.assert_outcomes(passed=4)
+    result.stdout.fnmatch_lines(
+        [
+            "models side by side*",
+            "  zeta: 2/2*",  # in the order the flags were given, not alphabetical
+            "  alpha: 2/2*",
+            "*0 regressed, 0 improved, 2 unchanged, 2 new, 0 removed*",
+        ]
+    )
