@@ -161,16 +161,17 @@ def bench_latency(tmp: Path, n: int, latency: float, concurrency: int, workers: 
     }
 
 
-def bench_overhead(tmp: Path, n: int) -> dict[str, object]:
+def bench_overhead(tmp: Path, n: int, concurrency: int) -> dict[str, object]:
     plugin = make_project(tmp / "overhead", n)
     bare = make_project(tmp / "overhead", n, bare=True)
     bare_run = run_pytest(bare, "-p", "no:llmeval", "-p", "no:xdist")
     with loopback(0.0) as url:
-        run = run_pytest(plugin, *plugin_args(url, 64, "off", tmp / "cache-overhead"), "-p", "no:xdist")
+        run = run_pytest(plugin, *plugin_args(url, concurrency, "off", tmp / "cache-overhead"), "-p", "no:xdist")
         server = stats(url)
     return {
         "benchmark": "latency 0: plugin vs bare pytest-bdd",
         "N": n,
+        "concurrency": concurrency,
         "bare_wall_s": round(bare_run.wall, 2),
         "plugin_wall_s": round(run.wall, 2),
         "extra_ms_per_case": round((run.wall - bare_run.wall) / n * 1000, 3),
@@ -233,6 +234,9 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=1000, help="cases for the latency/xdist/cached benchmarks")
     parser.add_argument("--overhead-n", type=int, default=10_000, help="cases for the overhead benchmark")
     parser.add_argument("--rpm-n", type=int, default=300)
+    parser.add_argument(
+        "--overhead-concurrency", type=int, default=32, help="concurrency at latency 0 (default: the plugin's default)"
+    )
     args = parser.parse_args()
     chosen = args.only.split(",")
     results = []
@@ -243,7 +247,7 @@ def main() -> None:
         if "xdist" in chosen:
             results.append(bench_latency(tmp, args.n, 0.2, 64, 2))
         if "overhead" in chosen:
-            results.append(bench_overhead(tmp, args.overhead_n))
+            results.append(bench_overhead(tmp, args.overhead_n, args.overhead_concurrency))
         if "cached" in chosen:
             results.append(bench_cached(tmp, args.n))
         if "rpm" in chosen:
