@@ -110,11 +110,22 @@ class ModelClient:
                 body={"model": request.model, "messages": [dict(m) for m in request.messages], **kwargs},
                 cast_to=self._completion_type,
             )
-        except openai.APITimeoutError:
+        except json.JSONDecodeError as exc:
+            return Attempt(self._failed(f"malformed response body (not JSON): {exc.msg}", started))
+        except openai.OpenAIError as exc:
+            return self._attempt_failed(exc, started)
+        latency = time.perf_counter() - started
+        return Attempt(_read_completion(response, latency, self._key))
+
+    def _attempt_failed(self, exc: Exception, started: float) -> Attempt:
+        """What an SDK exception means: the reason, and whether and when to try again."""
+        import openai
+
+        if isinstance(exc, openai.APITimeoutError):
             return Attempt(self._failed("request timed out", started), retryable=True)
-        except openai.APIConnectionError as exc:
+        if isinstance(exc, openai.APIConnectionError):
             return Attempt(self._failed(f"connection failed: {exc.__cause__ or exc}", started), retryable=True)
-        except openai.APIStatusError as exc:
+        if isinstance(exc, openai.APIStatusError):
             status = exc.status_code
             return Attempt(
                 self._failed(f"HTTP {status}: {_error_message(exc)}", started),
@@ -122,12 +133,7 @@ class ModelClient:
                 retry_after=retry_after(exc.response.headers),
                 rate_limited=status == 429,
             )
-        except json.JSONDecodeError as exc:
-            return Attempt(self._failed(f"malformed response body (not JSON): {exc.msg}", started))
-        except openai.OpenAIError as exc:
-            return Attempt(self._failed(f"{type(exc).__name__}: {exc}", started))
-        latency = time.perf_counter() - started
-        return Attempt(_read_completion(response, latency, self._key))
+        return Attempt(self._failed(f"{type(exc).__name__}: {exc}", started))
 
     async def _embedding(self, request: ChatRequest, started: float) -> Attempt:
         """An embedding; the vector is kept as JSON text, so the cache and xdist carry it as-is."""
@@ -136,20 +142,10 @@ class ModelClient:
         body = {"model": request.model, "input": request.params["input"], "encoding_format": "float"}
         try:
             response: Any = await self._client.post("/embeddings", body=body, cast_to=self._embedding_type)
-        except openai.APITimeoutError:
-            return Attempt(self._failed("request timed out", started), retryable=True)
-        except openai.APIConnectionError as exc:
-            return Attempt(self._failed(f"connection failed: {exc.__cause__ or exc}", started), retryable=True)
-        except openai.APIStatusError as exc:
-            status = exc.status_code
-            return Attempt(
-                self._failed(f"HTTP {status}: {_error_message(exc)}", started),
-                retryable=status in _RETRYABLE_STATUS or status >= 500,
-                retry_after=retry_after(exc.response.headers),
-                rate_limited=status == 429,
-            )
-        except (json.JSONDecodeError, openai.OpenAIError) as exc:
-            return Attempt(self._failed(f"malformed embeddings response: {exc}", started))
+        except json.JSONDecodeError as exc:
+            return Attempt(self._failed(f"malformed embeddings response (not JSON): {exc.msg}", started))
+        except openai.OpenAIError as exc:
+            return self._attempt_failed(exc, started)
         latency = time.perf_counter() - started
         data = getattr(response, "data", None)
         if not data or not isinstance(getattr(data[0], "embedding", None), list):

@@ -109,13 +109,7 @@ class Engine:
                 if derived is None:
                     continue
                 job = derived
-            assert job.request is not None
-            hit = self._from_cache(job.request, job.key, job.material)
-            if hit is not None:
-                self.results[job.key] = hit
-                self.meter.done += 1
-                self.meter.cached += hit.cached
-            else:
+            if not self._answered_from_cache(job):
                 to_fetch.append(job)
         try:
             if to_fetch:
@@ -131,6 +125,17 @@ class Engine:
     def keys_of(self, requests: Sequence[ChatRequest]) -> list[str | None]:
         """Cache keys of ``requests`` (to tell a judge which generation it grades)."""
         return [cache_key(key_material(r, self.settings.base_url)) for r in requests]
+
+    def _answered_from_cache(self, job: Job) -> bool:
+        """Serve ``job`` from the cache (or a replay miss) without the network or the limits."""
+        assert job.request is not None
+        hit = self._from_cache(job.request, job.key, job.material)
+        if hit is None:
+            return False
+        self.results[job.key] = hit
+        self.meter.done += 1
+        self.meter.cached += hit.cached
+        return True
 
     def _derive(self, job: Job) -> Job | None:
         """The concrete job of a derived one, now that its generation is in (None: no judge)."""
@@ -285,12 +290,7 @@ class Engine:
                     await pending
                 self.meter.done += 1
                 return
-            assert job.request is not None
-            hit = self._from_cache(job.request, job.key, job.material)
-            if hit is not None:
-                self.results[job.key] = hit
-                self.meter.done += 1
-                self.meter.cached += hit.cached
+            if self._answered_from_cache(job):
                 return
         assert job.request is not None
         done = self._in_flight[job.key] = asyncio.get_running_loop().create_future()
