@@ -16,17 +16,14 @@ import json
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ._cache import atomic_write_text
-from ._records import EvalRecord
+from ._records import BaselineComparison, CaseChange, Change, EvalRecord
 from ._stats import fisher_greater, fisher_less, holm, sign_test_less
 
 FORMAT = 1
-
-Change = Literal["regressed", "improved", "unchanged", "new", "removed"]
 
 
 class BaselineError(Exception):
@@ -58,33 +55,6 @@ class Baseline(_Model):
     plugin_version: str
     created_at: str
     entries: dict[str, BaselineEntry] = Field(description="By case key: group :: case id :: model.")
-
-
-class CaseChange(_Model):
-    key: str
-    case_id: str
-    model: str
-    change: Change
-    redefined: bool = Field(False, description="The case's fingerprint differs from the baseline's.")
-    before: str | None = Field(None, description="passes/decided in the baseline.")
-    after: str | None = Field(None, description="passes/decided now.")
-    p_value: float | None = Field(None, description="Holm-adjusted one-sided Fisher p-value of the change.")
-
-
-class BaselineComparison(_Model):
-    path: str
-    alpha: float
-    changes: list[CaseChange]
-    shared_cases: int
-    mean_difference: float | None = Field(description="Mean of (now - baseline) pass rate over shared cases.")
-    suite_p_value: float = Field(description="One-sided exact sign test that shared cases got worse.")
-
-    def count(self, change: Change) -> int:
-        return sum(c.change == change for c in self.changes)
-
-    @property
-    def redefined(self) -> int:
-        return sum(c.redefined for c in self.changes)
 
 
 def key_of(record: EvalRecord | BaselineEntry) -> str:

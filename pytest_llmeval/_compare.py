@@ -11,10 +11,9 @@ import itertools
 from collections.abc import Sequence
 
 import pytest
-from pydantic import BaseModel, ConfigDict, Field
 
 from ._bdd import MODEL_FIXTURE, scenario_template
-from ._records import EvalRecord
+from ._records import EvalRecord, ModelComparison, ModelSummary
 from ._session import state_of
 from ._stats import sign_test_two_sided, wilson
 
@@ -39,37 +38,6 @@ def _is_eval(metafunc: pytest.Metafunc) -> bool:
     from ._steps import match_phrase
 
     return any(match_phrase(step.type, step.name) is not None for step in template.steps)
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class ModelSummary(_Model):
-    """One model's results over all its cases."""
-
-    model: str
-    cases: int
-    passed: int = Field(description="Cases whose verdict is pass.")
-    decided: int = Field(description="Cases with a pass/fail/inconclusive verdict (not error).")
-    pass_rate: float | None = Field(description="Passed cases / decided cases.")
-    interval: tuple[float, float] | None = Field(description="Wilson 95% interval of that rate.")
-    sample_pass_rate: float | None = Field(description="Passing samples / decided samples over all cases.")
-    tokens: int
-    cost_usd: float
-    latency_s: float = Field(description="Sum of request seconds over all samples.")
-
-
-class ModelComparison(_Model):
-    """Model B against model A over the cases both ran (paired by case)."""
-
-    model_a: str
-    model_b: str
-    shared_cases: int
-    mean_difference: float | None = Field(description="Mean of (B's pass rate - A's) per shared case.")
-    b_better: int = Field(description="Shared cases where B's pass rate is higher.")
-    a_better: int
-    p_value: float = Field(description="Two-sided exact sign test over the shared cases.")
 
 
 def base_id(record: EvalRecord) -> str:

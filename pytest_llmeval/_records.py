@@ -102,6 +102,63 @@ class GroupSummary(_Model):
     cost_usd: float = Field(0.0, description="Sum of the priced cases' cost.")
 
 
+class ModelSummary(_Model):
+    """One model's results over all its cases."""
+
+    model: str
+    cases: int
+    passed: int = Field(description="Cases whose verdict is pass.")
+    decided: int = Field(description="Cases with a pass/fail/inconclusive verdict (not error).")
+    pass_rate: float | None = Field(description="Passed cases / decided cases.")
+    interval: tuple[float, float] | None = Field(description="Wilson 95% interval of that rate.")
+    sample_pass_rate: float | None = Field(description="Passing samples / decided samples over all cases.")
+    tokens: int
+    cost_usd: float
+    latency_s: float = Field(description="Sum of request seconds over all samples.")
+
+
+class ModelComparison(_Model):
+    """Model B against model A over the cases both ran (paired by case)."""
+
+    model_a: str
+    model_b: str
+    shared_cases: int
+    mean_difference: float | None = Field(description="Mean of (B's pass rate - A's) per shared case.")
+    b_better: int = Field(description="Shared cases where B's pass rate is higher.")
+    a_better: int
+    p_value: float = Field(description="Two-sided exact sign test over the shared cases.")
+
+
+Change = Literal["regressed", "improved", "unchanged", "new", "removed"]
+
+
+class CaseChange(_Model):
+    key: str
+    case_id: str
+    model: str
+    change: Change
+    redefined: bool = Field(False, description="The case's fingerprint differs from the baseline's.")
+    before: str | None = Field(None, description="passes/decided in the baseline.")
+    after: str | None = Field(None, description="passes/decided now.")
+    p_value: float | None = Field(None, description="Holm-adjusted one-sided Fisher p-value of the change.")
+
+
+class BaselineComparison(_Model):
+    path: str
+    alpha: float
+    changes: list[CaseChange]
+    shared_cases: int
+    mean_difference: float | None = Field(description="Mean of (now - baseline) pass rate over shared cases.")
+    suite_p_value: float = Field(description="One-sided exact sign test that shared cases got worse.")
+
+    def count(self, change: Change) -> int:
+        return sum(c.change == change for c in self.changes)
+
+    @property
+    def redefined(self) -> int:
+        return sum(c.redefined for c in self.changes)
+
+
 class RunReport(_Model):
     """The JSON report: every case, per group and overall totals, comparisons and gates."""
 
@@ -110,7 +167,7 @@ class RunReport(_Model):
     overall: GroupSummary
     groups: list[GroupSummary]
     cases: list[EvalRecord]
-    models: list[Any] = Field(default_factory=list, description="Per-model results (ModelSummary), side by side.")
-    comparisons: list[Any] = Field(default_factory=list, description="Paired model comparisons (ModelComparison).")
-    baseline: Any = Field(None, description="The comparison with --llmeval-baseline (BaselineComparison).")
+    models: list[ModelSummary] = Field(default_factory=list, description="Per-model results, side by side.")
+    comparisons: list[ModelComparison] = Field(default_factory=list, description="Paired model comparisons.")
+    baseline: BaselineComparison | None = Field(None, description="The comparison with --llmeval-baseline.")
     gates: list[str] = Field(default_factory=list, description="One line per failed gate; empty when all held.")

@@ -9,12 +9,12 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from ._cache import atomic_write_text
-from ._records import EvalRecord, GroupSummary, RunReport
+from ._options import Settings
+from ._records import BaselineComparison, EvalRecord, GroupSummary, ModelSummary, RunReport
 from ._session import STOP_REASON, state_of
 
 
@@ -108,7 +108,9 @@ def _check_writable(path: Path) -> None:
         raise pytest.UsageError(f"--llmeval-save-baseline: cannot write {path}: {exc.strerror or exc}") from None
 
 
-def gate_failures(settings: Any, summaries: Sequence[Any], comparison: Any) -> list[str]:
+def gate_failures(
+    settings: Settings, summaries: Sequence[ModelSummary], comparison: BaselineComparison | None
+) -> list[str]:
     """One line per failed gate, saying which gate and by how much."""
     lines = []
     if settings.min_pass_rate is not None:
