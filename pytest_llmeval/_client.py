@@ -88,10 +88,6 @@ class ModelClient:
     async def aclose(self) -> None:
         await self._client.close()
 
-    async def chat(self, request: ChatRequest) -> Generation:
-        """One request with no retries (see :meth:`attempt`)."""
-        return (await self.attempt(request)).generation
-
     async def attempt(self, request: ChatRequest) -> Attempt:
         import openai
 

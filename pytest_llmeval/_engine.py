@@ -323,16 +323,20 @@ class Engine:
                 return Generation.failed(reason)
             await limits.pause()
             await limits.concurrency.acquire()
-            estimate = estimate_tokens(request)
+            # Only a TPM limit needs the estimate: it is a JSON dump of every message.
+            estimate = estimate_tokens(request) if limits.tpm is not None else 0
+            sending = False
             try:
                 if limits.rpm is not None:
                     await limits.rpm.acquire(1)
                 if limits.tpm is not None:
                     await limits.tpm.acquire(estimate)
                 self.meter.in_flight += 1
+                sending = True
                 attempt = await self._client.attempt(request)
             finally:
-                self.meter.in_flight -= 1 if self.meter.in_flight else 0
+                # Cancelled while waiting for a token: this request never counted as in flight.
+                self.meter.in_flight -= sending
                 limits.concurrency.release()
             generation = attempt.generation
             if limits.tpm is not None:

@@ -261,34 +261,27 @@ class _Raw:
         return (base / value).resolve()
 
 
-def _positive_int(value: str) -> int:
+def _number(value: str, convert: Callable[[str], T], ok: Callable[[T], bool], expected: str) -> T:
+    """Parse ``value`` with ``convert`` and check it, with one message for both failures."""
     try:
-        number = int(value)
+        number = convert(value)
     except ValueError:
-        raise ValueError(f"expected a whole number >= 1, got {value!r}") from None
-    if number < 1:
-        raise ValueError(f"expected a whole number >= 1, got {value!r}")
+        number = None
+    if number is None or not ok(number):
+        raise ValueError(f"expected {expected}, got {value!r}")
     return number
+
+
+def _positive_int(value: str) -> int:
+    return _number(value, int, lambda n: n >= 1, "a whole number >= 1")
 
 
 def _non_negative_int(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise ValueError(f"expected a whole number >= 0, got {value!r}") from None
-    if number < 0:
-        raise ValueError(f"expected a whole number >= 0, got {value!r}")
-    return number
+    return _number(value, int, lambda n: n >= 0, "a whole number >= 0")
 
 
 def _positive_float(value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        raise ValueError(f"expected a number of seconds > 0, got {value!r}") from None
-    if not number > 0 or number != number or number == float("inf"):
-        raise ValueError(f"expected a number of seconds > 0, got {value!r}")
-    return number
+    return _number(value, float, lambda n: 0 < n < float("inf"), "a number of seconds > 0")
 
 
 def _boolean(value: str) -> bool:
@@ -301,23 +294,11 @@ def _boolean(value: str) -> bool:
 
 
 def _probability(value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        raise ValueError(f"expected a number between 0 and 1 (exclusive), got {value!r}") from None
-    if not 0 < number < 1:
-        raise ValueError(f"expected a number between 0 and 1 (exclusive), got {value!r}")
-    return number
+    return _number(value, float, lambda n: 0 < n < 1, "a number between 0 and 1 (exclusive)")
 
 
 def _positive_number(value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        raise ValueError(f"expected a number > 0, got {value!r}") from None
-    if not number > 0 or number == float("inf"):
-        raise ValueError(f"expected a number > 0, got {value!r}")
-    return number
+    return _number(value, float, lambda n: 0 < n < float("inf"), "a number > 0")
 
 
 def parse_threshold(value: str) -> float:

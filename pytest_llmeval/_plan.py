@@ -72,12 +72,6 @@ def _judge_builder(
     return build
 
 
-def planned_requests(item: pytest.Item) -> list[ChatRequest]:
-    """The requests a scenario item will send, or [] when they cannot be known in advance."""
-    spec = planned_case(item)
-    return [] if spec is None else spec.requests()
-
-
 def planned_case(item: pytest.Item) -> CaseSpec | None:
     """The case a scenario item will run, built from its steps; None when it cannot be known."""
     template = scenario_template(getattr(item, "obj", None))
