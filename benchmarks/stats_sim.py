@@ -26,10 +26,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from pytest_llmeval._baseline import Baseline, BaselineEntry, compare
-from pytest_llmeval._case import ROUND, decide, settled
-from pytest_llmeval._records import EvalRecord, SampleRecord
-from pytest_llmeval._stats import wilson
+from pytest_llmeval._case.case import ROUND, decide, settled
+from pytest_llmeval._core.records import EvalRecord, SampleRecord
+from pytest_llmeval._verdicts.baseline import Baseline, BaselineEntry, compare
+from pytest_llmeval._verdicts.stats import wilson
 
 
 def record(case: int, passes: int, samples: int) -> EvalRecord:

@@ -21,7 +21,7 @@ server that answered is one of those things -- the key includes the host of the 
 Entries recorded against the loopback server are keyed with ``127.0.0.1:<port>``, so a
 normal run, which talks to ``api.openai.com``, would never find them (and the port differs on
 every build). For each entry this script sets ``request["host"]`` to ``api.openai.com``,
-recomputes the key from the request with ``pytest_llmeval._cache.cache_key``, and stores the
+recomputes the key from the request with ``pytest_llmeval._engine.cache.cache_key``, and stores the
 entry under its new key. Nothing else in the request changes.
 
 The format of ``demo_answers.json`` is the rules format of ``tests/loopback.py``
@@ -69,7 +69,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
-from pytest_llmeval._cache import atomic_write_text, cache_key
+from pytest_llmeval._engine.cache import atomic_write_text, cache_key
 
 HERE = Path(__file__).resolve().parent
 RULES = HERE / "demo_answers.json"

@@ -17,8 +17,8 @@ from this module is public; the underscored modules are free to change.
 from __future__ import annotations
 
 from . import graders
-from ._llm import LLM, Answer
-from ._records import EvalRecord, GradeRecord, RunReport, SampleRecord
+from ._core.records import EvalRecord, GradeRecord, RunReport, SampleRecord
+from ._python.llm import LLM, Answer
 from .graders import Grade, Sample
 from .graders._custom import grader
 

@@ -9,7 +9,14 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from . import _bdd, _compare, _generate, _llm, _openai_evals, _options, _report, _session
+from ._bdd import scenario as _bdd
+from ._config import options as _options
+from ._openai_evals import evals as _openai_evals
+from ._python import llm as _llm
+from ._reports import collector as _report
+from ._run import generate as _generate
+from ._run import session as _session
+from ._verdicts import compare as _compare
 
 if TYPE_CHECKING:
     from pytest_bdd.parser import Feature, Scenario, Step
@@ -32,7 +39,7 @@ def pytest_configure(config: pytest.Config) -> None:
     for marker in _MARKERS:
         config.addinivalue_line("markers", marker)
     _session.configure(config)
-    from . import _steps
+    from ._bdd import steps as _steps
 
     # As a plugin, the step module's fixtures are global: every test module sees the phrases.
     config.pluginmanager.register(_steps, "llmeval-steps")
@@ -99,7 +106,7 @@ def pytest_bdd_after_scenario(request: pytest.FixtureRequest) -> None:
 
 
 def pytest_bdd_step_func_lookup_error(request: pytest.FixtureRequest, scenario: Scenario, step: Step) -> None:
-    from ._steps import PHRASES
+    from ._bdd.steps import PHRASES
 
     phrases = [p for kind, p in PHRASES if kind == step.type]
     _bdd.step_not_found(request, step, scenario, phrases)

@@ -4,9 +4,9 @@ import json
 import threading
 from pathlib import Path
 
-from pytest_llmeval._cache import ResponseCache, atomic_write_text, cache_key, key_material
-from pytest_llmeval._options import CacheMode
-from pytest_llmeval._request import ChatRequest, Generation, Usage
+from pytest_llmeval._config.options import CacheMode
+from pytest_llmeval._core.request import ChatRequest, Generation, Usage
+from pytest_llmeval._engine.cache import ResponseCache, atomic_write_text, cache_key, key_material
 
 REQUEST = ChatRequest(
     model="gpt-4.1-mini",
@@ -95,7 +95,7 @@ def test_atomic_write_under_concurrency(tmp_path: Path) -> None:
 
 def test_nearest_is_searched_for_the_first_misses_only(tmp_path: Path) -> None:
     # A run where everything misses (a new base URL) must not compare every miss with every entry.
-    from pytest_llmeval._cache import NEAREST_SEARCHES
+    from pytest_llmeval._engine.cache import NEAREST_SEARCHES
 
     cache = ResponseCache(tmp_path, CacheMode.REPLAY)
     writer = ResponseCache(tmp_path, CacheMode.RECORD)

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_llmeval._case import CaseSetupError, CaseSpec, failure_text, grade_sample, make_record, sample_record
-from pytest_llmeval._request import Generation
+from pytest_llmeval._case.case import CaseSetupError, CaseSpec, failure_text, grade_sample, make_record, sample_record
+from pytest_llmeval._core.request import Generation
 from pytest_llmeval.graders import Grade, string_check
 
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_llmeval._dataset import DatasetError, load_dataset, row_hash
+from pytest_llmeval._case.dataset import DatasetError, load_dataset, row_hash
 
 
 def write(tmp_path: Path, name: str, text: str) -> Path:

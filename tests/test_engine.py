@@ -10,12 +10,12 @@ import pytest
 from conftest import SECRET
 from loopback import Fault, LoopbackServer
 
-from pytest_llmeval._cache import ResponseCache
-from pytest_llmeval._client import MissingAPIKeyError, redact
-from pytest_llmeval._engine import Engine
-from pytest_llmeval._options import CacheMode, Settings
-from pytest_llmeval._pricing import PriceTable
-from pytest_llmeval._request import ChatRequest, Job
+from pytest_llmeval._config.options import CacheMode, Settings
+from pytest_llmeval._core.request import ChatRequest, Job
+from pytest_llmeval._engine.cache import ResponseCache
+from pytest_llmeval._engine.client import MissingAPIKeyError, redact
+from pytest_llmeval._engine.engine import Engine
+from pytest_llmeval._engine.pricing import PriceTable
 
 
 def settings(server: LoopbackServer, tmp_path: Path, **changes: object) -> Settings:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import asyncio
 
-from pytest_llmeval._limits import AdaptiveLimit, TokenBucket
+from pytest_llmeval._engine.limits import AdaptiveLimit, TokenBucket
 
 
 class Clock:

@@ -13,7 +13,7 @@ import pytest_bdd.feature
 from conftest import Project
 from loopback import Fault, Reply
 
-from pytest_llmeval._openai_evals import (
+from pytest_llmeval._openai_evals.evals import (
     EvalDefinitionError,
     convert,
     criteria_graders,

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_llmeval._placeholders import PlaceholderError, fill_angle, fill_braces
+from pytest_llmeval._case.placeholders import PlaceholderError, fill_angle, fill_braces
 
 
 def test_angle_fills_text_and_json_values() -> None:

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_llmeval._pricing import BUILT_IN, Price, PriceTable, PriceTableError
+from pytest_llmeval._engine.pricing import BUILT_IN, Price, PriceTable, PriceTableError
 
 
 def test_lookup_exact_fine_tuned_and_snapshot() -> None:

@@ -5,8 +5,8 @@ import json
 import time
 from pathlib import Path
 
-from pytest_llmeval._request import Generation, Usage
-from pytest_llmeval._share import SharedRun
+from pytest_llmeval._core.request import Generation, Usage
+from pytest_llmeval._engine.share import SharedRun
 
 
 def test_every_key_has_exactly_one_owner(tmp_path: Path) -> None:

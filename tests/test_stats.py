@@ -6,7 +6,14 @@ import itertools
 
 import pytest
 
-from pytest_llmeval._stats import fisher_greater, fisher_less, holm, sign_test_less, sign_test_two_sided, wilson
+from pytest_llmeval._verdicts.stats import (
+    fisher_greater,
+    fisher_less,
+    holm,
+    sign_test_less,
+    sign_test_two_sided,
+    wilson,
+)
 
 scipy_stats = pytest.importorskip("scipy.stats")
 

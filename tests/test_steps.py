@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from pytest_llmeval._steps import PHRASES, STEPS, _strict_compatible, match_phrase
+from pytest_llmeval._bdd.steps import PHRASES, STEPS, _strict_compatible, match_phrase
 
 
 def test_every_documented_phrase_has_a_handler() -> None:

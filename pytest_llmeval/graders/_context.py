@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from .._request import ChatRequest, Generation
+from .._core.request import ChatRequest, Generation
 
 
 class Asker(Protocol):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 
-from .._request import ChatRequest
+from .._core.request import ChatRequest
 from ._base import FunctionGrader, Grade, Item, Sample
 from ._context import current
 

@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .._request import ChatRequest, Generation
+from .._core.request import ChatRequest, Generation
 from ._base import Grade, GraderConfigError, Item, Sample, parse_json_answer
 from ._context import current
 from ._templates import render

@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from ._options import CacheMode
-from ._request import ChatRequest, Generation, Usage
+from .._config.options import CacheMode
+from .._core.request import ChatRequest, Generation, Usage
 
 FORMAT_VERSION = 1
 

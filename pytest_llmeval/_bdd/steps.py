@@ -22,11 +22,11 @@ import pytest
 from pytest_bdd import parsers
 from pytest_bdd.steps import step as bdd_step
 
-from . import graders
-from ._bdd import ScenarioCase, current_case
-from ._options import parse_threshold
-from ._placeholders import PlaceholderError, fill_angle, fill_braces
-from .graders._base import GraderConfigError
+from .. import graders
+from .._case.placeholders import PlaceholderError, fill_angle, fill_braces
+from .._config.options import parse_threshold
+from ..graders._base import GraderConfigError
+from .scenario import ScenarioCase, current_case
 
 Q = r'"(?P<{}>(?:[^"\\]|\\.)*)"'  # a quoted argument with \" escapes
 
@@ -423,7 +423,7 @@ def _pass_rate(case: ScenarioCase, percent: str) -> None:
 
 @_phrase("then", f"the answer meets the testing criteria of {_q('path')}")
 def _testing_criteria(case: ScenarioCase, path: str) -> None:
-    from ._openai_evals import EvalDefinitionError, criteria_of_file
+    from .._openai_evals.evals import EvalDefinitionError, criteria_of_file
 
     file = _path(case, path, "eval definition")
     try:

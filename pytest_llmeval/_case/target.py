@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ._request import Generation
+from .._core.request import Generation
 
 
 def call_target(target: Callable[[Mapping[str, Any]], Any], case: Mapping[str, Any]) -> Generation:

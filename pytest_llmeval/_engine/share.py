@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ._cache import atomic_write_text
-from ._request import Generation
+from .._core.request import Generation
+from .cache import atomic_write_text
 
 STALE_AFTER = float(os.environ.get("PYTEST_LLMEVAL_STALE_AFTER", "20"))
 """Seconds without a heartbeat after which a worker is taken for dead (the variable is for tests)."""

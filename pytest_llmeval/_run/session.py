@@ -9,8 +9,7 @@ from typing import Any, NoReturn
 
 import pytest
 
-from ._cache import CacheDirError, ResponseCache
-from ._case import (
+from .._case.case import (
     ROUND,
     CaseSetupError,
     CaseSpec,
@@ -22,16 +21,17 @@ from ._case import (
     sample_record,
     settled,
 )
-from ._client import MissingAPIKeyError
-from ._engine import Engine
-from ._options import Settings, resolve
-from ._pricing import PriceTable, PriceTableError
-from ._records import EvalRecord, SampleRecord
-from ._request import Generation
-from ._share import SharedRun
-from ._target import call_target
-from .graders._context import GradingContext
-from .graders._judge import JudgeGrader
+from .._case.target import call_target
+from .._config.options import Settings, resolve
+from .._core.records import EvalRecord, SampleRecord
+from .._core.request import Generation
+from .._engine.cache import CacheDirError, ResponseCache
+from .._engine.client import MissingAPIKeyError
+from .._engine.engine import Engine
+from .._engine.pricing import PriceTable, PriceTableError
+from .._engine.share import SharedRun
+from ..graders._context import GradingContext
+from ..graders._judge import JudgeGrader
 
 
 @dataclass

@@ -13,13 +13,13 @@ from typing import Any
 
 import pytest
 
-from ._bdd import ScenarioCase, has_step_definition, new_case, resolve_model, scenario_template
-from ._cache import cache_key, key_material
-from ._case import CaseSpec
-from ._request import ChatRequest, Generation, Job
-from ._session import state_of
-from .graders._base import GraderConfigError, make_sample
-from .graders._judge import JudgeGrader
+from .._bdd.scenario import ScenarioCase, has_step_definition, new_case, resolve_model, scenario_template
+from .._case.case import CaseSpec
+from .._core.request import ChatRequest, Generation, Job
+from .._engine.cache import cache_key, key_material
+from ..graders._base import GraderConfigError, make_sample
+from ..graders._judge import JudgeGrader
+from .session import state_of
 
 
 def plan(items: Sequence[pytest.Item]) -> list[Job]:
@@ -102,7 +102,7 @@ def _apply_steps(item: pytest.Item, case: ScenarioCase, steps: Sequence[Any]) ->
     defines, or one of ours written wrongly, means the scenario will fail before it sends
     anything, so it is not planned and nothing is spent on it.
     """
-    from ._steps import match_phrase
+    from .._bdd.steps import match_phrase
 
     for step in steps:
         case.step = step

@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
 
-from ._case import ROUND, CaseSpec, error_record, fail, failure_text
-from ._dataset import DatasetError, DatasetRow, load_dataset, row_hash
-from ._options import Settings, parse_sample_spec, parse_threshold
-from ._records import EvalRecord
-from ._session import RECORD_KEY, fails_test, run_case, state_of
+from .._case.case import ROUND, CaseSpec, error_record, fail, failure_text
+from .._case.dataset import DatasetError, DatasetRow, load_dataset, row_hash
+from .._config.options import Settings, parse_sample_spec, parse_threshold
+from .._core.records import EvalRecord
+from .._run.session import RECORD_KEY, fails_test, run_case, state_of
 
 if TYPE_CHECKING:
     from pytest_bdd.parser import Feature, Scenario, ScenarioTemplate, Step

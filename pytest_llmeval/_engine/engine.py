@@ -28,13 +28,13 @@ from concurrent.futures import Future
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ._cache import ResponseCache, cache_key, key_material
-from ._client import MissingAPIKeyError, ModelClient
-from ._limits import AdaptiveLimit, TokenBucket
-from ._options import CacheMode, Settings
-from ._pricing import PriceTable
-from ._request import ChatRequest, Generation, Job
-from ._share import SharedRun
+from .._config.options import CacheMode, Settings
+from .._core.request import ChatRequest, Generation, Job
+from .cache import ResponseCache, cache_key, key_material
+from .client import MissingAPIKeyError, ModelClient
+from .limits import AdaptiveLimit, TokenBucket
+from .pricing import PriceTable
+from .share import SharedRun
 
 MAX_RETRY_WAIT = 600.0
 """A Retry-After longer than this fails the request instead of stalling the run."""

@@ -12,10 +12,10 @@ from collections.abc import Sequence
 
 import pytest
 
-from ._bdd import MODEL_FIXTURE, scenario_template
-from ._records import EvalRecord, ModelComparison, ModelSummary
-from ._session import state_of
-from ._stats import sign_test_two_sided, wilson
+from .._bdd.scenario import MODEL_FIXTURE, scenario_template
+from .._core.records import EvalRecord, ModelComparison, ModelSummary
+from .._run.session import state_of
+from .stats import sign_test_two_sided, wilson
 
 
 def generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -35,7 +35,7 @@ def _is_eval(metafunc: pytest.Metafunc) -> bool:
     template = scenario_template(metafunc.function)
     if template is None:
         return False
-    from ._steps import match_phrase
+    from .._bdd.steps import match_phrase
 
     return any(match_phrase(step.type, step.name) is not None for step in template.steps)
 

@@ -28,21 +28,21 @@ from typing import Any, Literal
 import pytest
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
-from ._bdd import relative, resolve_model
-from ._case import CaseSpec, error_record, fail, failure_text, grade_sample, make_record, sample_record
-from ._dataset import row_hash
-from ._llm import LLM
-from ._placeholders import ANGLE
-from ._records import EvalRecord
-from ._request import Generation
-from ._session import fails_test, grading_context, state_of
-from .graders._base import FunctionGrader, Grade, Grader, GraderConfigError, Item, Sample
-from .graders._custom import python_grader
-from .graders._judge import label_model, score_model
-from .graders._multi import multi
-from .graders._similarity import METRICS, text_similarity
-from .graders._string import string_check
-from .graders._templates import TEMPLATE, lookup, render
+from .._bdd.scenario import relative, resolve_model
+from .._case.case import CaseSpec, error_record, fail, failure_text, grade_sample, make_record, sample_record
+from .._case.dataset import row_hash
+from .._case.placeholders import ANGLE
+from .._core.records import EvalRecord
+from .._core.request import Generation
+from .._python.llm import LLM
+from .._run.session import fails_test, grading_context, state_of
+from ..graders._base import FunctionGrader, Grade, Grader, GraderConfigError, Item, Sample
+from ..graders._custom import python_grader
+from ..graders._judge import label_model, score_model
+from ..graders._multi import multi
+from ..graders._similarity import METRICS, text_similarity
+from ..graders._string import string_check
+from ..graders._templates import TEMPLATE, lookup, render
 
 MARKER = "llmeval_openai_eval"
 FIXTURE = "openai_eval"

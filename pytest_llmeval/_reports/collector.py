@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from ._cache import atomic_write_text
-from ._options import Settings
-from ._records import BaselineComparison, EvalRecord, GroupSummary, ModelSummary, RunReport
-from ._session import STOP_REASON, state_of
+from .._config.options import Settings
+from .._core.records import BaselineComparison, EvalRecord, GroupSummary, ModelSummary, RunReport
+from .._engine.cache import atomic_write_text
+from .._run.session import STOP_REASON, state_of
 
 
 def summarize(group: str, records: Sequence[EvalRecord]) -> GroupSummary:
@@ -213,8 +213,8 @@ class Collector:
     """Controller-side plugin: gathers records from test reports, prints and writes at the end."""
 
     def __init__(self, config: pytest.Config) -> None:
-        from . import __version__
-        from ._baseline import BaselineError, load
+        from .. import __version__
+        from .._verdicts.baseline import BaselineError, load
 
         self.config = config
         self.records: dict[str, EvalRecord] = {}
@@ -249,9 +249,9 @@ class Collector:
             del report.llmeval_record  # pytest keeps every report; one copy of a record is enough
 
     def report(self) -> RunReport:
-        from . import __version__
-        from ._baseline import compare
-        from ._compare import comparisons, model_summaries
+        from .. import __version__
+        from .._verdicts.baseline import compare
+        from .._verdicts.compare import comparisons, model_summaries
 
         settings = state_of(self.config).settings
         base = build_report(self.records.values(), __version__)
@@ -275,8 +275,8 @@ class Collector:
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        from . import __version__
-        from ._baseline import save
+        from .. import __version__
+        from .._verdicts.baseline import save
 
         state = state_of(self.config)
         if self.stop is not None:
@@ -310,7 +310,7 @@ class Collector:
         else:
             for line in state.cache.damaged:
                 terminalreporter.write_line(f"damaged cache entry ignored: {line}")
-        from ._generate import describe_run, run_counters
+        from .._run.generate import describe_run, run_counters
 
         counters = run_counters(self.config)
         if counters:

@@ -19,9 +19,9 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ._cache import atomic_write_text
-from ._records import BaselineComparison, CaseChange, Change, EvalRecord
-from ._stats import fisher_greater, fisher_less, holm, sign_test_less
+from .._core.records import BaselineComparison, CaseChange, Change, EvalRecord
+from .._engine.cache import atomic_write_text
+from .stats import fisher_greater, fisher_less, holm, sign_test_less
 
 FORMAT = 1
 

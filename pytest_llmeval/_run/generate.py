@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from ._client import MissingAPIKeyError
-from ._plan import plan
-from ._progress import Progress
-from ._session import state_of
-from ._share import SharedRun
+from .._engine.client import MissingAPIKeyError
+from .._engine.share import SharedRun
+from .plan import plan
+from .progress import Progress
+from .session import state_of
 
 
 def before_tests(session: pytest.Session) -> None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from ._request import ChatRequest, Generation, Usage
+from .._core.request import ChatRequest, Generation, Usage
 
 _KEY_LIKE = re.compile(r"\b(sk-[A-Za-z0-9_\-*]{6,})")
 

@@ -16,12 +16,12 @@ from typing import Any, Literal, NoReturn
 
 import pytest
 
-from ._pricing import PriceTable
-from ._records import EvalRecord, GradeRecord, SampleRecord, UsageRecord, Verdict
-from ._request import ChatRequest, Generation
-from ._stats import wilson
-from .graders._base import Grade, Grader, make_sample
-from .graders._context import GradingContext, grading
+from .._core.records import EvalRecord, GradeRecord, SampleRecord, UsageRecord, Verdict
+from .._core.request import ChatRequest, Generation
+from .._engine.pricing import PriceTable
+from .._verdicts.stats import wilson
+from ..graders._base import Grade, Grader, make_sample
+from ..graders._context import GradingContext, grading
 
 
 def fail(message: str) -> NoReturn:

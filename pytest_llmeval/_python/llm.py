@@ -20,16 +20,16 @@ from typing import Any, overload
 
 import pytest
 
-from ._bdd import MODEL_FIXTURE, relative, resolve_model, sample_plan, with_model
-from ._case import CaseSetupError, CaseSpec, error_record, fail, failure_text, make_record, sample_record
-from ._client import MissingAPIKeyError
-from ._dataset import DatasetRow
-from ._options import Settings, parse_samples, parse_threshold
-from ._pricing import PriceTable
-from ._records import EvalRecord, SampleRecord
-from ._request import Generation
-from ._session import RECORD_KEY, RunState, Target, _from_target, fails_test, sample_rounds, state_of, stop_run
-from .graders._base import Grader, parse_json_answer
+from .._bdd.scenario import MODEL_FIXTURE, relative, resolve_model, sample_plan, with_model
+from .._case.case import CaseSetupError, CaseSpec, error_record, fail, failure_text, make_record, sample_record
+from .._case.dataset import DatasetRow
+from .._config.options import Settings, parse_samples, parse_threshold
+from .._core.records import EvalRecord, SampleRecord
+from .._core.request import Generation
+from .._engine.client import MissingAPIKeyError
+from .._engine.pricing import PriceTable
+from .._run.session import RECORD_KEY, RunState, Target, _from_target, fails_test, sample_rounds, state_of, stop_run
+from ..graders._base import Grader, parse_json_answer
 
 _MARK_KEYS = {"samples", "threshold", "model", "parameters", "target", "judge_model"}
 
@@ -217,7 +217,7 @@ def case_row(request: pytest.FixtureRequest, row: object) -> dict[str, Any]:
 
 def generate_tests(metafunc: pytest.Metafunc) -> None:
     """Parametrize tests marked ``llmeval_dataset`` (paths relative to the test module)."""
-    from ._bdd import ROW_FIXTURE, dataset_params
+    from .._bdd.scenario import ROW_FIXTURE, dataset_params
 
     marker = metafunc.definition.get_closest_marker("llmeval_dataset")
     if marker is None:
