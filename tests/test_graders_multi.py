@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import ast
 import inspect
 import math
+import random
 import sys
 import time
+import types
 from collections.abc import Iterator, Mapping
+from typing import Any
 
 import pytest
 
@@ -306,21 +310,24 @@ class TestConfigErrors:
         assert shown.startswith("    …") and shown.endswith("…")
         assert shown[caret.index("^")] == "?"
 
-    def test_a_deep_caller_stack_gives_a_config_error_not_a_recursion_error(self) -> None:
-        nested = "(" * (MAX_DEPTH - 1) + "a" + ")" * (MAX_DEPTH - 1)
+    def test_a_deep_caller_stack_gives_no_recursion_error(self) -> None:
+        # Nothing recurses any more (Python's parser gets its own headroom), so a formula at the
+        # depth limit, with a long chain, parses and evaluates even with 60 frames left.
+        nested = "(" * (MAX_DEPTH - 1) + "a" + ")" * (MAX_DEPTH - 1) + "+a" * 3000
 
         def at_depth(levels: int) -> str:
             if levels > 0:
                 return at_depth(levels - 1)
             try:
-                multi(SUBS, nested)
+                return f"{value(nested):g}"
             except GraderConfigError as exc:
                 return str(exc)
-            return "parsed"
 
-        room = sys.getrecursionlimit() - len(inspect.stack(0)) - 60
-        assert at_depth(room) == f"multi: calculate_output is nested too deeply (limit {MAX_DEPTH})"
-        assert at_depth(0) == "parsed"
+        limit = sys.getrecursionlimit()
+        room = limit - len(inspect.stack(0)) - 60
+        assert at_depth(room) == "3001"
+        assert at_depth(0) == "3001"
+        assert sys.getrecursionlimit() == limit  # raised for ast.parse only, and put back
 
     def test_too_long(self) -> None:
         assert value("a" + " " * (MAX_FORMULA_LENGTH - 1)) == 1
@@ -483,13 +490,111 @@ def test_hostile_formulas_are_refused_or_give_an_error_grade(formula: str) -> No
     assert time.perf_counter() - started < 1.0
 
 
-def test_eval_and_compile_are_never_called(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_formula_is_parsed_but_never_compiled_to_code_or_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    # ast.parse is compile(..., PyCF_ONLY_AST), which builds a tree and no code; any other
+    # compile, and any eval or exec, would be the formula reaching Python.
     import builtins
 
-    def refuse(*args: object, **kwargs: object) -> None:
-        raise AssertionError("eval/compile/exec called")
+    real_compile = builtins.compile
+    parsed: list[object] = []
 
-    for name in ("eval", "exec", "compile"):
-        monkeypatch.setattr(builtins, name, refuse)
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("eval/exec called")
+
+    def tree_only(source: Any, filename: Any, mode: str, flags: int = 0, *args: Any, **kwargs: Any) -> Any:
+        if not flags & ast.PyCF_ONLY_AST:
+            raise AssertionError(f"compile({source!r}, mode={mode!r}) to a code object")
+        tree = real_compile(source, filename, mode, flags, *args, **kwargs)
+        assert isinstance(tree, ast.AST) and not isinstance(tree, types.CodeType)
+        parsed.append(source)
+        return tree
+
+    monkeypatch.setattr(builtins, "eval", refuse)
+    monkeypatch.setattr(builtins, "exec", refuse)
+    monkeypatch.setattr(builtins, "compile", tree_only)
     g = multi(SUBS, "max(a, b) ^ 2 + sqrt(abs(neg)) / 2")
-    assert g(make_sample("x"), {}).score == pytest.approx(1 + math.sqrt(8) / 2)
+    score = g(make_sample("x"), {}).score
+    monkeypatch.undo()
+    assert score == pytest.approx(1 + math.sqrt(8) / 2)
+    assert parsed == ["max ( a , b ) ** 0 + sqrt ( abs ( neg ) ) / 0"]  # numbers are read from the formula
+
+
+@pytest.mark.parametrize(
+    ("formula", "column", "message"),
+    [
+        # Python's grammar allows these; the formula language never did, and says so where they start.
+        ("()", 2, "unexpected ')': expected a number, a sub-grader's name, a function or '('"),
+        ("(a, b)", 3, "unexpected ',': expected ')' (or an operator)"),
+        ("min((a, b))", 7, "unexpected ',': expected ')' (or an operator)"),
+        ("a,", 2, "unexpected ',': expected an operator (+ - * / ^) or the end; ',' only separates"),
+        ("min(*a)", 5, "unexpected '*': expected a number"),
+        ("*a, b", 1, "unexpected '*': expected a number"),
+        ("min(a, ^b)", 8, "unexpected '^': expected a number"),  # ** would unpack keywords
+        ("min(^a)", 5, "unexpected '^': expected a number"),
+        ("(min)(a)", 2, "min is a function: write min(...)"),
+        ("(a)(b)", 4, "unexpected '(': expected an operator (+ - * / ^) or the end"),
+        ("min(a)(b)", 7, "unexpected '(': expected an operator"),
+        ("2(a)", 2, "unexpected '(': expected an operator"),
+        ("(a b", 4, "unexpected 'b': expected ')' (or an operator)"),  # Python: '(' was never closed
+        ("c + * b", 1, "unknown name 'c'"),  # reading order: the name comes first
+        ("True", 1, "unknown name 'True'"),
+        ("None + 1", 1, "unknown name 'None'"),
+        ("a if b else zero", 3, "unexpected 'if': expected an operator"),
+        ("not a", 1, "unknown name 'not'"),
+        ("a not", 3, "unexpected 'not': expected an operator"),
+        ("lambda", 1, "unknown name 'lambda'"),
+        ("1j", 2, "unexpected 'j'"),
+        ("1e5j", 4, "unexpected 'j'"),
+        ("0b1", 2, "unexpected 'b1'"),
+        ("0o7", 2, "unexpected 'o7'"),
+        ("1e1_0", 4, "unexpected '_0'"),
+        ("1 .real", 3, "unexpected character '.': attribute access is not supported"),
+        ("...", 1, "unexpected character '.'"),
+        ("a\f+ b", 2, "unexpected character '\\x0c'"),
+        ("a \\\n+ b", 3, "unexpected character '\\\\': escapes are not supported"),
+        ("(" * 150 + "a" + ")" * 150, 101, "nested too deeply (more than 100 levels)"),
+        ("1^" * MAX_DEPTH + "1", 2 * MAX_DEPTH + 1, "nested too deeply (more than 100 levels)"),
+        ("2^" * 3000 + "2", 201, "nested too deeply"),  # refused before Python's parser could overflow
+        ("min(" * 60 + "2^" * 40 + "a" + ")" * 60, 321, "nested too deeply"),
+    ],
+)
+def test_python_only_syntax_is_refused_where_it_starts(formula: str, column: int, message: str) -> None:
+    error = config_error(formula)
+    assert error.startswith(f"multi: calculate_output at column {column}: ")
+    assert message in error
+
+
+def test_what_python_would_read_differently_keeps_its_meaning() -> None:
+    keywords = {"if": constant(1.0), "None": constant(2.0), "lambda": constant(4.0), "_": constant(8.0)}
+    assert value("if + None * lambda - _", keywords) == 1 + 2 * 4 - 8
+    assert value("min(if, None)", keywords) == 1
+    assert value("007 + 00 + 0.50", SUBS) == 7.5  # leading zeros: a SyntaxError in Python
+    assert value("0" * 5000 + "1") == 1  # past Python's 4300-digit limit for int literals
+    assert "the number 10000000000000000000… (5001 characters) is too large" in config_error("1" + "0" * 5000)
+    assert value("1^" * (MAX_DEPTH - 1) + "1") == 1
+    assert value("a " + "- " * 4990 + "b") == 1.5  # a - (-(-...b)): 4990 signs, folded
+    assert value("2^" + "-" * 3001 + "1") == 0.5
+
+
+PIECES = [
+    *["a", "b", "zero", "neg", "min", "max", "sqrt", "log", "foo", "if", "None", "_", "x1"],
+    *["0", "1", "2", "007", ".5", "5.", "1e3", "1e-2", "1e400", "0x1", "1_0", "1j", "9" * 30],
+    *["+", "-", "*", "/", "^", "**", "//", "%", "(", ")", ",", " ", "\n", ".", "[", "'", "=", ":", "\u00e9"],
+]
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_random_formulas_are_refused_with_a_column_or_give_a_grade(seed: int) -> None:
+    rng = random.Random(seed)
+    for _ in range(200):
+        formula = "".join(rng.choices(PIECES, k=rng.randint(1, 14)))
+        try:
+            g = multi(SUBS, formula)
+        except GraderConfigError as exc:
+            first, shown, caret = str(exc).split("\n")
+            column = int(first.removeprefix("multi: calculate_output at column ").split(":")[0])
+            assert 1 <= column <= len(formula) + 1, (formula, str(exc))
+            assert shown.startswith("    ") and caret.strip() == "^"
+            continue
+        grade = g(make_sample("x"), {})
+        assert grade.error is None or grade.reason.startswith("formula "), (formula, grade.reason)

@@ -6,29 +6,36 @@
               "0.7 * exact + 0.3 * short", pass_threshold=0.7)
     g(make_sample("30 days."), {}).score       # 1.0 when both score 1
 
-The formula is parsed once, here, by a small recursive-descent parser over numbers, the
-sub-graders' names, ``+ - * / ^``, parentheses and eight functions. It is never handed
-to ``eval``: a formula cannot reach Python, only arithmetic on floats, so a formula read
-from an imported eval definition is as safe as a number.
+A formula is Python's expression grammar cut down to numbers, the sub-graders' names,
+``+ - * / ^``, parentheses and eight functions, so :func:`ast.parse` builds its tree. It is
+never compiled to code or run, only walked into a postfix program of float arithmetic, so
+a formula read from an imported eval definition is as safe as a number. At set-up:
 
-Grammar (``^`` binds tighter than unary minus and is right-associative, as in
-mathematics and Python's ``**``: ``-2^2 == -4``, ``2^3^2 == 512``, ``2^-1 == 0.5``)::
-
-    expr    := term (("+" | "-") term)*
-    term    := unary (("*" | "/") unary)*
-    unary   := ("-" | "+")* power
-    power   := primary ("^" unary)?
-    primary := NUMBER | NAME | FUNCTION "(" expr ("," expr)* ")" | "(" expr ")"
+1. Its lexemes (the regexes the language always had) are checked in one pass for what
+   Python's wider grammar would let through or report elsewhere: the characters, which
+   lexeme may follow which, commas, parentheses, depth, names, numbers, argument counts.
+2. They are joined into the text ``ast.parse(..., mode="eval")`` reads: ``^`` as ``**``
+   (the same precedence and associativity: ``-2^2 == -4``, ``2^3^2 == 512``, ``2^-1 ==
+   0.5``), numbers as ``0`` and keyword-named sub-graders as ``_`` (values and names are
+   read from the user's text, so ``007`` and a sub-grader ``if`` keep their meaning), and
+   runs of signs folded, as Python's parser would nest them.
+3. The tree is held to a whitelist (BinOp ``+ - * / **``, UnaryOp ``+ -``, those numbers
+   and names, FUNCTIONS called with positional arguments) and flattened by a loop, so a
+   long chain ``a+a+...`` is not checked or evaluated by recursion.
 """
 
 from __future__ import annotations
 
+import ast
 import difflib
+import keyword
 import math
+import operator
 import re
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from ._base import FunctionGrader, Grade, Grader, GraderConfigError, Item, Sample, one_line, preview
 from ._custom import check_threshold, exception_line
@@ -41,33 +48,29 @@ MAX_DEPTH = 100
 NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*", re.ASCII)
 """What a sub-grader's name must look like to be used in a formula."""
 
-_NUMBER = re.compile(r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", re.ASCII)
-_SPACE = re.compile(r"[ \t\r\n]+")
-_OPERATORS = "+-*/^"
+_LEXEME = re.compile(
+    r"(?P<space>[ \t\r\n]+)|(?P<number>(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)"
+    rf"|(?P<name>{NAME_PATTERN.pattern})|(?P<op>(?!\*\*|//)[-+*/^])|(?P<punctuation>[(),])|(?P<refused>\*\*|//|.)",
+    re.ASCII | re.DOTALL,
+)
+"""The old tokenizer's lexemes, unchanged: what a formula may contain is decided here."""
 
 # Characters a Python-minded author might try, and why each is refused.
 _HINTS = {
-    "'": "strings are not supported",
-    '"': "strings are not supported",
+    **dict.fromkeys("'\"", "strings are not supported"),
     ".": "attribute access is not supported",
-    "[": "subscripts are not supported",
-    "]": "subscripts are not supported",
+    **dict.fromkeys("[]", "subscripts are not supported"),
     ":": "lambdas and slices are not supported",
-    "%": "the operators are + - * / ^",
     "=": "comparisons and assignments are not supported",
-    "<": "comparisons are not supported",
-    ">": "comparisons are not supported",
-    "!": "comparisons are not supported",
-    "&": "the operators are + - * / ^",
-    "|": "the operators are + - * / ^",
-    "~": "the operators are + - * / ^",
-    "@": "the operators are + - * / ^",
-    "{": "only ( ) group",
-    "}": "only ( ) group",
+    **dict.fromkeys("<>!", "comparisons are not supported"),
+    **dict.fromkeys("{}", "only ( ) group"),
     "#": "comments are not supported",
     ";": "a formula is one expression",
     "\\": "escapes are not supported",
 }
+
+_OPERAND = "expected a number, a sub-grader's name, a function or '('"
+_BINARY: Mapping[type[ast.operator], str] = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "^"}
 
 
 @dataclass(frozen=True)
@@ -102,61 +105,6 @@ FUNCTIONS: Mapping[str, _Function] = {
 """The formula's functions: ``log`` is the natural logarithm; ``min``/``max`` take 1 or more."""
 
 
-# --- syntax tree -------------------------------------------------------------------------
-# Sums and products are flat chains, not nested binary nodes, so that a long formula
-# ("a+a+a+...") is evaluated by a loop and the tree is only as deep as the nesting.
-
-
-@dataclass(frozen=True)
-class _Num:
-    value: float
-
-
-@dataclass(frozen=True)
-class _Var:
-    name: str
-
-
-@dataclass(frozen=True)
-class _Neg:
-    operand: _Node
-
-
-@dataclass(frozen=True)
-class _Chain:
-    first: _Node
-    rest: tuple[tuple[str, int, _Node], ...]  # (operator, column, operand)
-
-
-@dataclass(frozen=True)
-class _Pow:
-    base: _Node
-    exponent: _Node
-    column: int
-
-
-@dataclass(frozen=True)
-class _Call:
-    name: str
-    args: tuple[_Node, ...]
-    column: int
-
-
-_Node = _Num | _Var | _Neg | _Chain | _Pow | _Call
-
-
-# --- tokens and parser -------------------------------------------------------------------
-
-_Kind = Literal["number", "name", "op", "(", ")", ",", "end"]
-
-
-@dataclass(frozen=True)
-class _Token:
-    kind: _Kind
-    text: str
-    column: int  # 1-based
-
-
 class _FormulaError(Exception):
     """A problem at one column of the formula: a set-up error, or a value at evaluation."""
 
@@ -166,181 +114,216 @@ class _FormulaError(Exception):
         self.column = column
 
 
-def _tokenize(formula: str) -> list[_Token]:
-    tokens: list[_Token] = []
-    pos = 0
-    while pos < len(formula):
-        char = formula[pos]
-        column = pos + 1
-        space = _SPACE.match(formula, pos)
-        if space:
-            pos = space.end()
-            continue
-        number = _NUMBER.match(formula, pos)
-        if number:
-            tokens.append(_Token("number", number.group(), column))
-            pos = number.end()
-            continue
-        name = NAME_PATTERN.match(formula, pos)
-        if name:
-            tokens.append(_Token("name", name.group(), column))
-            pos = name.end()
-            continue
-        if formula.startswith("**", pos):
-            raise _FormulaError("'**' is not an operator here: write powers with ^ (2^3 is 8)", column)
-        if formula.startswith("//", pos):
-            raise _FormulaError("'//' is not an operator here: use floor(a / b)", column)
-        if char in _OPERATORS:
-            tokens.append(_Token("op", char, column))
-        elif char in "(),":
-            tokens.append(_Token(char, char, column))  # type: ignore[arg-type]
-        elif not char.isascii():
-            raise _FormulaError(
-                f"unexpected character {char!r} (U+{ord(char):04X}): formulas use ASCII letters, digits, "
-                "spaces and + - * / ^ ( ) ,",
-                column,
-            )
-        else:
-            hint = _HINTS.get(char, "the operators are + - * / ^")
-            raise _FormulaError(f"unexpected character {char!r}: {hint}", column)
-        pos += 1
-    tokens.append(_Token("end", "", len(formula) + 1))
-    return tokens
+@dataclass(frozen=True)
+class _Lexeme:
+    kind: str  # "number", "name", "op" (+ - * / ^), "(", ")" or ","
+    text: str
+    column: int  # 1-based, in the user's formula
 
 
-def _describe(token: _Token) -> str:
-    return "the end of the formula" if token.kind == "end" else repr(token.text)
+@dataclass(frozen=True)
+class _Step:
+    """One instruction of the postfix program: push a number or a score, or apply an operation."""
+
+    op: str  # "num", "var", "neg", "call", or a binary operator + - * / ^
+    column: int
+    value: float = 0.0
+    name: str = ""
+    arity: int = 0
 
 
-class _Parser:
+_Program = tuple[_Step, ...]
+
+
+@dataclass
+class _Level:
+    """The top of the formula, or an open '(': what ``_Formula.check`` must know of it."""
+
+    index: int  # the '(' lexeme
+    call: bool  # a function's '(' (after a name), where ',' may stand
+    carets: int = 0  # the ^ exponents open in it
+    commas: int = 0
+
+
+_OPERAND_DUE = ("op", "(", ",")  # the lexemes an operand must follow
+_TOO_DEEP = f"the formula is nested too deeply (more than {MAX_DEPTH} levels)"
+
+
+def _refusal(text: str) -> str:
+    if text == "**":
+        return "'**' is not an operator here: write powers with ^ (2^3 is 8)"
+    if text == "//":
+        return "'//' is not an operator here: use floor(a / b)"
+    if not text.isascii():
+        return (
+            f"unexpected character {text!r} (U+{ord(text):04X}): formulas use ASCII letters, digits, "
+            "spaces and + - * / ^ ( ) ,"
+        )
+    return f"unexpected character {text!r}: {_HINTS.get(text, 'the operators are + - * / ^')}"
+
+
+def _python_tree(python: str) -> ast.expr:
+    """``ast.parse`` with room for a long chain such as ``a+a+...+a``.
+
+    CPython 3.11 builds the ``ast`` objects recursively, three levels per frame left under
+    the recursion limit, so a chain of a few thousand terms (well within MAX_FORMULA_LENGTH)
+    would fail: the limit is raised, process-wide but only for this call, by enough for the
+    longest chain a formula can hold (later CPythons bound this in C, higher). Nesting,
+    which makes the parser itself recurse, has been capped at MAX_DEPTH before.
+    """
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(limit + MAX_FORMULA_LENGTH // 2)
+    try:
+        return ast.parse(python, mode="eval").body
+    except (RecursionError, MemoryError):  # a guard, as a CPython with lower limits would fail
+        raise GraderConfigError(
+            "multi: calculate_output is too deeply nested or too long for Python's parser"
+        ) from None
+    finally:
+        sys.setrecursionlimit(limit)
+
+
+class _Formula:
+    """One formula: its lexemes, the Python text ``ast.parse`` reads, and the checks on both."""
+
     def __init__(self, formula: str, names: frozenset[str]) -> None:
-        self.tokens = _tokenize(formula)
-        self.index = 0
-        self.names = names
-        self.depth = 0
-        self.used: set[str] = set()
-
-    @property
-    def token(self) -> _Token:
-        return self.tokens[self.index]
-
-    def advance(self) -> _Token:
-        token = self.tokens[self.index]
-        self.index += 1
-        return token
-
-    def parse(self) -> _Node:
-        if self.token.kind == "end":
+        self.formula, self.names = formula, names
+        self.lexemes: list[_Lexeme] = []
+        for match in _LEXEME.finditer(formula):
+            kind, text, column = match.lastgroup or "refused", match.group(), match.start() + 1
+            if kind == "refused":
+                raise _FormulaError(_refusal(text), column)
+            if kind != "space":
+                self.lexemes.append(_Lexeme(text if kind == "punctuation" else kind, text, column))
+        if not self.lexemes:
             raise _FormulaError("the formula is empty", 1)
-        node = self.expression()
-        rest = self.tokens[self.index]  # not self.token: mypy keeps its narrowing from above
-        if rest.kind != "end":
-            hint = {",": "; ',' only separates a function's arguments", ")": "; it closes no '('"}.get(rest.kind, "")
-            raise _FormulaError(
-                f"unexpected {_describe(rest)}: expected an operator (+ - * / ^) or the end{hint}", rest.column
-            )
-        return node
+        pieces: list[str] = []
+        self.starts: dict[int, int] = {}  # where each piece of the Python text starts: its lexeme
+        signs = second = offset = 0
+        for index, lexeme in enumerate(self.lexemes):
+            signs = signs + 1 if lexeme.text in ("+", "-") else 0
+            if signs > 2:  # a later sign only flips the second: "a - - -b" reads "a - +b"
+                pieces[second] = "-" if (pieces[second] == "-") != (lexeme.text == "-") else "+"
+                continue
+            second = len(pieces) if signs == 2 else second
+            piece = "**" if lexeme.text == "^" else "0" if lexeme.kind == "number" else lexeme.text
+            pieces.append("_" if keyword.iskeyword(piece) else piece)
+            self.starts[offset] = index
+            offset += len(pieces[-1]) + 1
+        self.python = " ".join(pieces)
 
-    def expression(self) -> _Node:
-        return self._chain("+-", self.term)
+    def check(self) -> None:
+        """Apply the formula's rules in one pass over its lexemes; raise the first one broken.
 
-    def term(self) -> _Node:
-        return self._chain("*/", self.unary)
+        Python's grammar is wider (``a, b`` is a tuple, ``*a`` and ``**a`` unpack, ``min(a,)``
+        and ``(min)(a)`` are calls), reports ``(a b`` as a '(' never closed and knows no
+        sub-graders; so what may follow what, commas, parentheses, depth, names, numbers and
+        argument counts are checked here, in reading order, as the formula was before.
+        """
+        levels = [_Level(-1, call=False)]
+        carets = 0  # the ^ exponents open, in all levels
+        for index, lexeme in enumerate([*self.lexemes, _Lexeme("end", "", len(self.formula) + 1)]):
+            before, level = self.lexemes[index - 1].kind if index else "(", levels[-1]
+            if before in _OPERAND_DUE:  # an operand starts: each open '(' and each exponent is a level
+                empty_call = lexeme.kind == ")" and before == "(" and level.call  # "min()": counted below
+                if len(levels) + carets > MAX_DEPTH and not empty_call:
+                    raise _FormulaError(_TOO_DEEP, lexeme.column)
+                if not (empty_call or lexeme.kind in ("number", "name", "(") or lexeme.text in ("+", "-")):
+                    what = "the formula ends too early" if lexeme.kind == "end" else f"unexpected {lexeme.text!r}"
+                    raise _FormulaError(f"{what}: {_OPERAND}", lexeme.column)
+            elif lexeme.kind == "end":
+                break
+            elif not (
+                lexeme.kind == "op"
+                or (lexeme.kind == "(" and before == "name")
+                or (lexeme.kind == ")" and len(levels) > 1)
+                or (lexeme.kind == "," and level.call)
+            ):
+                wanted = "')' (or an operator)" if len(levels) > 1 else "an operator (+ - * / ^) or the end"
+                hint = {",": "; ',' only separates a function's arguments", ")": "; it closes no '('"}
+                hint_text = hint.get(lexeme.kind, "") if len(levels) == 1 else ""
+                raise _FormulaError(f"unexpected {lexeme.text!r}: expected {wanted}{hint_text}", lexeme.column)
+            elif lexeme.kind == "," or lexeme.text in ("+", "-", "*", "/"):  # a binary operator ends exponents
+                carets, level.carets, level.commas = carets - level.carets, 0, level.commas + (lexeme.kind == ",")
+            if lexeme.text == "^":
+                carets, level.carets = carets + 1, level.carets + 1
+            elif lexeme.kind == "(":
+                levels.append(_Level(index, call=before == "name"))
+            elif lexeme.kind == ")":
+                carets -= levels.pop().carets
+                if level.call:
+                    self.check_arity(self.lexemes[level.index - 1], 0 if before == "(" else level.commas + 1)
+            elif lexeme.kind == "number" and not math.isfinite(float(lexeme.text)):
+                text = lexeme.text
+                shown = text if len(text) <= 24 else f"{text[:20]}… ({len(text)} characters)"
+                raise _FormulaError(f"the number {shown} is too large for a float", lexeme.column)
+            elif lexeme.kind == "name":
+                self.check_name(lexeme, called=index + 1 < len(self.lexemes) and self.lexemes[index + 1].kind == "(")
+        if len(levels) > 1:
+            raise _FormulaError("this '(' is never closed", self.lexemes[levels[-1].index].column)
 
-    def _chain(self, operators: str, operand: Callable[[], _Node]) -> _Node:
-        first = operand()
-        rest: list[tuple[str, int, _Node]] = []
-        while self.token.kind == "op" and self.token.text in operators:
-            op = self.advance()
-            rest.append((op.text, op.column, operand()))
-        return _Chain(first, tuple(rest)) if rest else first
+    def check_name(self, lexeme: _Lexeme, called: bool) -> None:
+        name, functions, column = lexeme.text, ", ".join(FUNCTIONS), lexeme.column
+        if called and name not in FUNCTIONS:
+            if name in self.names:
+                raise _FormulaError(f"{name!r} is a sub-grader, not a function; functions: {functions}", column)
+            raise _FormulaError(f"unknown function {name!r}{_closest(name, FUNCTIONS)}; functions: {functions}", column)
+        if not called and name not in self.names:
+            if name in FUNCTIONS:
+                raise _FormulaError(f"{name} is a function: write {name}(...)", column)
+            known = ", ".join(sorted(self.names)) or "none"
+            raise _FormulaError(f"unknown name {name!r}{_closest(name, self.names)}; sub-graders: {known}", column)
 
-    def unary(self) -> _Node:
-        self.depth += 1
-        if self.depth > MAX_DEPTH:
-            raise _FormulaError(f"the formula is nested too deeply (more than {MAX_DEPTH} levels)", self.token.column)
-        negate = False
-        while self.token.kind == "op" and self.token.text in "+-":
-            negate ^= self.advance().text == "-"
-        node = self.power()
-        self.depth -= 1
-        return _Neg(node) if negate else node
+    @staticmethod
+    def check_arity(name: _Lexeme, count: int) -> None:
+        function = FUNCTIONS[name.text]
+        if count < function.min_args or (function.max_args is not None and count > function.max_args):
+            wanted = f"{'at least ' if function.max_args is None else ''}{function.min_args} argument"
+            hint = "; for another base write log(x) / log(base)" if name.text == "log" and count > 1 else ""
+            raise _FormulaError(f"{name.text}() takes {wanted}, got {count}{hint}", name.column)
 
-    def power(self) -> _Node:
-        base = self.primary()
-        if self.token.kind == "op" and self.token.text == "^":
-            op = self.advance()
-            return _Pow(base, self.unary(), op.column)
-        return base
+    def program(self) -> _Program:
+        """Check, parse, hold the tree to the whitelist and flatten it into a postfix program.
 
-    def primary(self) -> _Node:
-        token = self.token
-        if token.kind == "number":
-            self.advance()
-            value = float(token.text)
-            if not math.isfinite(value):
-                shown = token.text if len(token.text) <= 24 else f"{token.text[:20]}… ({len(token.text)} characters)"
-                raise _FormulaError(f"the number {shown} is too large for a float", token.column)
-            return _Num(value)
-        if token.kind == "name":
-            self.advance()
-            if self.token.kind == "(":
-                return self.call(token)
-            if token.text not in self.names:
-                raise _FormulaError(self._unknown_name(token.text), token.column)
-            self.used.add(token.text)
-            return _Var(token.text)
-        if token.kind == "(":
-            self.advance()
-            node = self.expression()
-            self.expect_close(token)
-            return node
-        expected = "expected a number, a sub-grader's name, a function or '('"
-        if token.kind == "end":
-            raise _FormulaError(f"the formula ends too early: {expected}", token.column)
-        raise _FormulaError(f"unexpected {_describe(token)}: {expected}", token.column)
-
-    def call(self, name: _Token) -> _Node:
-        function = FUNCTIONS.get(name.text)
-        if function is None:
-            raise _FormulaError(self._unknown_function(name.text), name.column)
-        opening = self.advance()
-        args: list[_Node] = []
-        if self.token.kind != ")":
-            args.append(self.expression())
-            while self.token.kind == ",":
-                self.advance()
-                args.append(self.expression())
-        self.expect_close(opening)
-        if len(args) < function.min_args or (function.max_args is not None and len(args) > function.max_args):
-            wanted = (
-                f"at least {function.min_args} argument"
-                if function.max_args is None
-                else f"{function.min_args} argument"
-            )
-            hint = "; for another base write log(x) / log(base)" if name.text == "log" and len(args) > 1 else ""
-            raise _FormulaError(f"{name.text}() takes {wanted}, got {len(args)}{hint}", name.column)
-        return _Call(name.text, tuple(args), name.column)
-
-    def expect_close(self, opening: _Token) -> None:
-        if self.token.kind == ")":
-            self.advance()
-            return
-        if self.token.kind == "end":
-            raise _FormulaError("this '(' is never closed", opening.column)
-        raise _FormulaError(f"unexpected {_describe(self.token)}: expected ')' (or an operator)", self.token.column)
-
-    def _unknown_name(self, name: str) -> str:
-        if name in FUNCTIONS:
-            return f"{name} is a function: write {name}(...)"
-        known = ", ".join(sorted(self.names)) or "none"
-        return f"unknown name {name!r}{_closest(name, self.names)}; sub-graders: {known}"
-
-    def _unknown_function(self, name: str) -> str:
-        functions = ", ".join(FUNCTIONS)
-        if name in self.names:
-            return f"{name!r} is a sub-grader, not a function; functions: {functions}"
-        return f"unknown function {name!r}{_closest(name, FUNCTIONS)}; functions: {functions}"
+        A loop over an explicit stack, so neither a long chain nor a deep caller stack can
+        make it recurse. Each node is matched to the lexeme it starts at: the user's column
+        and text.
+        """
+        self.check()
+        try:
+            tree = _python_tree(self.python)
+        except SyntaxError as exc:  # a guard: check() refused every syntax error already
+            lexeme = self.lexemes[self.starts.get((exc.offset or 1) - 1, 0)]
+            raise _FormulaError(f"unexpected {lexeme.text!r}: {exc.msg}", lexeme.column) from None
+        steps: list[_Step] = []
+        todo: list[ast.expr | _Step] = [tree]  # nodes to visit, and the steps that follow their operands
+        while todo:
+            node = todo.pop()
+            if isinstance(node, _Step):
+                steps.append(node)
+                continue
+            index = self.starts[node.col_offset]
+            lexeme = self.lexemes[index]
+            if isinstance(node, ast.Constant) and type(node.value) in (int, float) and lexeme.kind == "number":
+                steps.append(_Step("num", lexeme.column, value=float(lexeme.text)))  # 007, 1e300: as written
+            elif isinstance(node, ast.Name) and lexeme.kind == "name" and lexeme.text in self.names:
+                steps.append(_Step("var", lexeme.column, name=lexeme.text))
+            elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.UAdd | ast.USub):
+                if isinstance(node.op, ast.USub):
+                    todo.append(_Step("neg", lexeme.column))
+                todo.append(node.operand)
+            elif isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
+                sign = self.starts[node.right.col_offset] - 1  # the operator: before the right operand
+                while self.lexemes[sign].kind == "(":  # and its opening parentheses
+                    sign -= 1
+                todo.extend([_Step(_BINARY[type(node.op)], self.lexemes[sign].column), node.right, node.left])
+            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and lexeme.text in FUNCTIONS:
+                if node.keywords:  # positional arguments only
+                    raise _FormulaError("unexpected keyword argument", lexeme.column)
+                todo.extend([_Step("call", lexeme.column, name=lexeme.text, arity=len(node.args)), *node.args[::-1]])
+            else:  # nothing else Python parses is in the formula language (a Starred argument, say)
+                raise _FormulaError(f"unexpected {lexeme.text!r}", lexeme.column)
+        return tuple(steps)
 
 
 def _closest(name: str, known: Mapping[str, object] | frozenset[str]) -> str:
@@ -360,7 +343,7 @@ def _pointing(formula: str, column: int, width: int = 72) -> str:
     return f"    {prefix}{shown}{suffix}\n    {' ' * (len(prefix) + column - 1 - start)}^"
 
 
-def parse_formula(formula: str, names: frozenset[str]) -> _Node:
+def parse_formula(formula: str, names: frozenset[str]) -> _Program:
     """Parse ``formula`` over the sub-grader ``names``; a GraderConfigError says where it fails."""
     if not isinstance(formula, str):
         raise GraderConfigError(
@@ -371,13 +354,11 @@ def parse_formula(formula: str, names: frozenset[str]) -> _Node:
             f"multi: calculate_output is {len(formula)} characters long; the limit is {MAX_FORMULA_LENGTH}"
         )
     try:
-        return _Parser(formula, names).parse()
+        return _Formula(formula, names).program()
     except _FormulaError as exc:
         raise GraderConfigError(
             f"multi: calculate_output at column {exc.column}: {exc.message}\n{_pointing(formula, exc.column)}"
         ) from None
-    except RecursionError:  # only when called from an already deep stack
-        raise GraderConfigError(f"multi: calculate_output is nested too deeply (limit {MAX_DEPTH})") from None
 
 
 # --- evaluation ----------------------------------------------------------------------------
@@ -389,53 +370,62 @@ def _finite(value: float, what: str, column: int) -> float:
     return value
 
 
-def _evaluate(node: _Node, scores: Mapping[str, float]) -> float:
-    if isinstance(node, _Num):
-        return node.value
-    if isinstance(node, _Var):
-        return scores[node.name]
-    if isinstance(node, _Neg):
-        return -_evaluate(node.operand, scores)
-    if isinstance(node, _Chain):
-        total = _evaluate(node.first, scores)
-        for op, column, operand in node.rest:
-            right = _evaluate(operand, scores)
-            if op == "+":
-                total = _finite(total + right, f"{total:g} + {right:g}", column)
-            elif op == "-":
-                total = _finite(total - right, f"{total:g} - {right:g}", column)
-            elif op == "*":
-                total = _finite(total * right, f"{total:g} * {right:g}", column)
-            else:
-                if right == 0:
-                    raise _FormulaError(f"division by zero ({total:g} / {right:g})", column)
-                total = _finite(total / right, f"{total:g} / {right:g}", column)
-        return total
-    if isinstance(node, _Pow):
-        base = _evaluate(node.base, scores)
-        exponent = _evaluate(node.exponent, scores)
-        what = f"{base:g} ^ {exponent:g}"
-        try:
-            value = math.pow(base, exponent)
-        except OverflowError:
-            raise _FormulaError(f"{what} overflows", node.column) from None
-        except ValueError:
-            why = "0 to a negative power" if base == 0 else "a negative number to a fractional power"
-            raise _FormulaError(f"{what} is undefined ({why})", node.column) from None
-        return _finite(value, what, node.column)
-    args = [_evaluate(arg, scores) for arg in node.args]
-    function = FUNCTIONS[node.name]
+_ARITHMETIC: Mapping[str, Callable[[float, float], float]] = {
+    "+": operator.add,
+    "-": operator.sub,
+    "*": operator.mul,
+    "/": operator.truediv,
+    "^": math.pow,
+}
+
+
+def _binary(step: _Step, left: float, right: float) -> float:
+    what = f"{left:g} {step.op} {right:g}"
+    if step.op == "/" and right == 0:
+        raise _FormulaError(f"division by zero ({what})", step.column)
+    try:
+        value = _ARITHMETIC[step.op](left, right)
+    except OverflowError:
+        raise _FormulaError(f"{what} overflows", step.column) from None
+    except ValueError:  # math.pow's
+        why = "0 to a negative power" if left == 0 else "a negative number to a fractional power"
+        raise _FormulaError(f"{what} is undefined ({why})", step.column) from None
+    return _finite(value, what, step.column)
+
+
+def _call(step: _Step, args: Sequence[float]) -> float:
+    function = FUNCTIONS[step.name]
     problem = function.domain(args) if function.domain is not None else None
-    shown = f"{node.name}({', '.join(f'{arg:g}' for arg in args)})"
+    shown = f"{step.name}({', '.join(f'{arg:g}' for arg in args)})"
     if problem is not None:
-        raise _FormulaError(f"{shown} is undefined: {problem}", node.column)
+        raise _FormulaError(f"{shown} is undefined: {problem}", step.column)
     try:
         value = float(function.fn(*args))
     except OverflowError:
-        raise _FormulaError(f"{shown} overflows", node.column) from None
+        raise _FormulaError(f"{shown} overflows", step.column) from None
     except ValueError as exc:
-        raise _FormulaError(f"{shown} is undefined: {exc}", node.column) from None
-    return _finite(value, shown, node.column)
+        raise _FormulaError(f"{shown} is undefined: {exc}", step.column) from None
+    return _finite(value, shown, step.column)
+
+
+def _evaluate(program: _Program, scores: Mapping[str, float]) -> float:
+    """Run the postfix program on a stack of floats: a loop, however long the formula."""
+    stack: list[float] = []
+    for step in program:
+        if step.op == "num":
+            stack.append(step.value)
+        elif step.op == "var":
+            stack.append(scores[step.name])
+        elif step.op == "neg":
+            stack[-1] = -stack[-1]
+        elif step.op == "call":
+            args = stack[len(stack) - step.arity :]
+            del stack[len(stack) - step.arity :]
+            stack.append(_call(step, args))
+        else:
+            right = stack.pop()
+            stack[-1] = _binary(step, stack[-1], right)
+    return stack[-1]
 
 
 def multi(
@@ -450,7 +440,7 @@ def multi(
     - ``graders`` maps names to graders. A name must be ``[A-Za-z_][A-Za-z0-9_]*`` so the
       formula can say it: rename ``"order-id"`` to ``"order_id"``. Sub-graders the
       formula does not use are still run and shown in the details.
-    - ``calculate_output`` is parsed now (see the module's grammar); a syntax error, an
+    - ``calculate_output`` is parsed now (see the module's docstring); a syntax error, an
       unknown name or function, a formula over 10,000 characters or nested over 100
       levels is a :class:`GraderConfigError` with the column and a caret.
     - The grade's score is the formula's value; the sample passes when it is at least
@@ -479,7 +469,7 @@ def multi(
             )
     threshold = check_threshold(f"multi {name!r}", pass_threshold)
     subs = dict(graders)
-    tree = parse_formula(calculate_output, frozenset(subs))
+    program = parse_formula(calculate_output, frozenset(subs))
     shown_formula = preview(one_line(calculate_output, 120), 80)
 
     def grade(sample: Sample, item: Item) -> Grade:
@@ -501,10 +491,10 @@ def multi(
         if bad:
             return Grade.errored(name, f"sub-grader {bad[0]!r} gave the score {scores[bad[0]]!r}", **details)
         try:
-            score = _evaluate(tree, scores)
+            score = _evaluate(program, scores)
         except _FormulaError as exc:
             return Grade.errored(name, f"formula {shown_formula} at column {exc.column}: {exc.message}", **details)
-        except (RecursionError, ArithmeticError, ValueError) as exc:  # not expected: a guard, not a path
+        except (ArithmeticError, ValueError) as exc:  # not expected: a guard, not a path
             return Grade.errored(name, f"formula {shown_formula}: {exception_line(exc)}", **details)
         inputs = ", ".join(f"{key}={value:g}" for key, value in scores.items())
         passed = score >= threshold
