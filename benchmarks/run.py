@@ -6,7 +6,7 @@ Run from the repository root (after the README's install):
     .venv/bin/python benchmarks/run.py --only latency,xdist --n 500
 
 Each benchmark writes a throwaway project of feature-file cases (an Outline with N Examples
-rows, exact-match grader), starts ``tests/loopback.py`` as its own process with a fixed
+rows, exact-match grader), starts ``tests/support/loopback.py`` as its own process with a fixed
 latency, runs pytest on the project in a subprocess and reads the server's counters.
 Nothing here asserts: it prints figures, to be compared with the targets in README.md.
 """
@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-LOOPBACK = ROOT / "tests" / "loopback.py"
+LOOPBACK = ROOT / "tests" / "support" / "loopback.py"
 
 
 @contextmanager

@@ -26,7 +26,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from pytest_llmeval._case.case import ROUND, decide, settled
+from pytest_llmeval._case.spec import ROUND
+from pytest_llmeval._case.verdict import decide, settled
 from pytest_llmeval._core.records import EvalRecord, SampleRecord
 from pytest_llmeval._verdicts.baseline import Baseline, BaselineEntry, compare
 from pytest_llmeval._verdicts.stats import wilson

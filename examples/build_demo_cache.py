@@ -8,7 +8,7 @@ written by hand (a few answers are deliberately wrong or weak, marked with a ``n
 this script records them with the plugin's own machinery:
 
 1. It starts the loopback OpenAI-compatible server of the project's test suite
-   (``../tests/loopback.py``, so it needs the repository checkout) and scripts it with the rules.
+   (``../tests/support/loopback.py``, so it needs the repository checkout) and scripts it with the rules.
 2. It runs this suite once in a subprocess with ``--llmeval-cache=refresh`` against that
    server, in one process (``-p no:xdist``), writing into a temporary cache folder. Every sample
    is one request, so every answer becomes one cache entry; so does every judge verdict and
@@ -24,7 +24,7 @@ every build). For each entry this script sets ``request["host"]`` to ``api.opena
 recomputes the key from the request with ``pytest_llmeval._engine.cache.cache_key``, and stores the
 entry under its new key. Nothing else in the request changes.
 
-The format of ``demo_answers.json`` is the rules format of ``tests/loopback.py``
+The format of ``demo_answers.json`` is the rules format of ``tests/support/loopback.py``
 (``match``: a regex searched in the last user message, ``reply`` or ``json``, ``times``)
 with three additions: ``system``, a regex the system message must contain as well (the same
 question is answered differently for a guest and an Acme Plus member); ``candidate``, a
@@ -69,14 +69,15 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
-from pytest_llmeval._engine.cache import atomic_write_text, cache_key
+from pytest_llmeval._core.files import atomic_write_text
+from pytest_llmeval._engine.cache import cache_key
 
 HERE = Path(__file__).resolve().parent
 RULES = HERE / "demo_answers.json"
 CACHE = HERE / "llmeval-cache"
 OPENAI_HOST = "api.openai.com"  # the host of the plugin's default base URL, https://api.openai.com/v1
 
-sys.path.insert(0, str(HERE.parent / "tests"))
+sys.path.insert(0, str(HERE.parent / "tests" / "support"))
 from loopback import Fault, LoopbackServer, content_text, last_user_text, reply_from_spec  # noqa: E402
 
 

@@ -18,11 +18,12 @@ from __future__ import annotations
 
 from . import graders
 from ._core.records import EvalRecord, GradeRecord, RunReport, SampleRecord
+from ._core.version import VERSION
 from ._python.llm import LLM, Answer
 from .graders import Grade, Sample
 from .graders._custom import grader
 
-__version__ = "0.1.0"
+__version__ = VERSION
 
 __all__ = [
     "LLM",

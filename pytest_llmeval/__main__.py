@@ -42,8 +42,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     convert.add_argument("--force", action="store_true", help="overwrite files that exist")
     args = parser.parse_args(argv)
 
-    from ._openai_evals.evals import EvalDefinitionError
-    from ._openai_evals.evals import convert as convert_eval
+    from ._openai_evals.convert import convert as convert_eval
+    from ._openai_evals.definition import EvalDefinitionError
 
     try:
         written = convert_eval(args.definition, args.items, args.out, force=args.force)

@@ -1,4 +1,9 @@
-"""pytest hooks and fixtures of pytest-llmeval; each is a few lines calling a plain module."""
+"""pytest hooks and fixtures of pytest-llmeval; each is a few lines calling a plain module.
+
+This module is also where the parts meet: it hands the front ends' planners to the run,
+the run's state to the front ends, and the run's counters to the reports, so none of
+them imports another.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +14,22 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from ._bdd import scenario as _bdd
-from ._config import options as _options
-from ._openai_evals import evals as _openai_evals
-from ._python import llm as _llm
-from ._reports import collector as _report
-from ._run import generate as _generate
-from ._run import session as _session
-from ._verdicts import compare as _compare
+from ._bdd import errors as bdd_errors
+from ._bdd import plan as bdd_plan
+from ._bdd import scenario as bdd_scenario
+from ._bdd import tags as bdd_tags
+from ._bdd.phrases import phrases
+from ._case.outcome import attach_record, stop_run
+from ._config import options
+from ._engine.client import MissingAPIKeyError
+from ._python import llm as py_llm
+from ._python import marker as py_marker
+from ._python import openai_eval as py_openai_eval
+from ._reports.collector import Collector
+from ._reports.writers import WRITERS
+from ._run import generate, models, state
+from ._run.folder import RUN_FOLDER, RunFolder
+from .graders._custom import search_all
 
 if TYPE_CHECKING:
     from pytest_bdd.parser import Feature, Scenario, Step
@@ -28,24 +41,28 @@ _MARKERS = (
     "llmeval_openai_eval(definition, items=None): one test per item of an exported OpenAI eval; "
     "the openai_eval fixture runs and grades it",
 )
+_PLANNERS = (bdd_plan.planned_case,)
+"""Front ends whose cases are known before the tests run."""
+_IS_EVAL = (py_marker.is_eval, bdd_plan.is_eval)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    _options.add_options(parser)
+    options.add_options(parser, tuple(WRITERS))
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     for marker in _MARKERS:
         config.addinivalue_line("markers", marker)
-    _session.configure(config)
-    from ._bdd import steps as _steps
+    run = state.configure(config)
+    from ._bdd import library
 
-    # As a plugin, the step module's fixtures are global: every test module sees the phrases.
-    config.pluginmanager.register(_steps, "llmeval-steps")
+    # As a plugin, the library's three step definitions are global: every test module sees the phrases.
+    config.pluginmanager.register(library, "llmeval-steps")
     # Only the controller aggregates and writes files (xdist workers have workerinput).
     if not hasattr(config, "workerinput"):
-        config.pluginmanager.register(_report.Collector(config), "llmeval-collector")
+        collector = Collector(config, run.settings, run.cache.damaged, lambda: generate.run_counters(config))
+        config.pluginmanager.register(collector, "llmeval-collector")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -54,24 +71,30 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     # in-process pytester runs leave their host's collector alone; unregister, so once.
     atexit.unregister(gc.freeze)
     atexit.register(gc.freeze)
-    state = config.stash.get(_session.STATE_KEY, None)
-    if state is not None:
-        state.engine.close()
-    folder = config.stash.get(_generate.RUN_FOLDER, None)
+    state.unconfigure(config)
+    folder = config.stash.get(RUN_FOLDER, None)
     if folder is not None:
         folder.close()
+
+
+def pytest_plugin_registered(plugin: object, manager: pytest.PytestPluginManager) -> None:
+    # A conftest.py found during collection: its @grader functions join the run's registry.
+    config = manager.get_plugin("pytestconfig")
+    run = config.stash.get(state.STATE_KEY, None) if isinstance(config, pytest.Config) else None
+    if run is not None:
+        search_all(run.graders, [plugin])
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node: Any) -> None:
     """xdist controller: give every worker the folder through which they share the run."""
-    folder = node.config.stash.setdefault(_generate.RUN_FOLDER, _generate.RunFolder())
+    folder = node.config.stash.setdefault(RUN_FOLDER, RunFolder())
     folder.configure_node(node.config, node.workerinput)
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, object]:
-    _generate.before_tests(session)
+    generate.before_tests(session, _PLANNERS)
     return (yield)
 
 
@@ -79,37 +102,34 @@ def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, objec
 # plugin registers last depends on site-packages order.
 @pytest.hookimpl(tryfirst=True)
 def pytest_bdd_apply_tag(tag: str, function: Callable[..., object]) -> bool | None:
-    return _bdd.apply_tag(tag, function)
+    return bdd_tags.apply_tag(tag, function)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    _bdd.generate_tests(metafunc)
-    _llm.generate_tests(metafunc)
-    _openai_evals.generate_tests(metafunc)
-    _compare.generate_tests(metafunc)
+    bdd_tags.generate_tests(metafunc)
+    py_marker.generate_tests(metafunc)
+    py_openai_eval.generate_tests(metafunc)
+    models.generate_tests(metafunc, _IS_EVAL)
 
 
 def pytest_bdd_before_scenario(request: pytest.FixtureRequest, feature: Feature, scenario: Scenario) -> None:
-    _bdd.start_scenario(request, feature, scenario)
+    bdd_scenario.start_scenario(request, feature.filename, scenario.name, state.state_of(request.config).settings)
 
 
 def pytest_bdd_before_step(request: pytest.FixtureRequest, step: Step) -> None:
-    _bdd.before_step(request, step)
+    bdd_scenario.before_step(request, step)
 
 
 def pytest_bdd_step_error(request: pytest.FixtureRequest, exception: Exception) -> None:
-    _bdd.step_error(request, exception)
+    bdd_scenario.step_error(request, exception)
 
 
 def pytest_bdd_after_scenario(request: pytest.FixtureRequest) -> None:
-    _bdd.finish_scenario(request)
+    bdd_scenario.finish_scenario(request, state.runtime(request))
 
 
 def pytest_bdd_step_func_lookup_error(request: pytest.FixtureRequest, scenario: Scenario, step: Step) -> None:
-    from ._bdd.steps import PHRASES
-
-    phrases = [p for kind, p in PHRASES if kind == step.type]
-    _bdd.step_not_found(request, step, scenario, phrases)
+    bdd_errors.step_not_found(request, step, scenario, [shown for _, shown in phrases(step.type)])
 
 
 @pytest.hookimpl(wrapper=True)
@@ -118,35 +138,44 @@ def pytest_make_collect_report(
 ) -> Generator[None, pytest.CollectReport, pytest.CollectReport]:
     report = yield
     if report.failed:
-        _bdd.clean_collect_error(report, collector.config.rootpath)
+        bdd_errors.clean_collect_error(report, collector.config.rootpath)
     return report
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    """A missing API key anywhere in a test stops the run once, with one message."""
+    try:
+        return (yield)
+    except MissingAPIKeyError as exc:
+        stop_run(item, str(exc))
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
     report = yield
     if report.when == "call":
-        _session.attach_record(item, report)
-        _bdd.forget_case(item)
+        attach_record(item, report, state.state_of(item.config).settings)
+        bdd_scenario.forget_case(item)
     return report
 
 
 @pytest.fixture
-def llm(request: pytest.FixtureRequest) -> _llm.LLM:
+def llm(request: pytest.FixtureRequest) -> py_llm.LLM:
     """Ask the model for this test's case: ``llm.ask(prompt, system=...).check(*graders)``."""
-    return _llm.make_llm(request)
+    return py_llm.LLM(request, state.runtime(request))
 
 
 @pytest.fixture
 def case(request: pytest.FixtureRequest, _llmeval_row: object) -> dict[str, Any]:
     """The current row of ``@pytest.mark.llmeval_dataset(path)``, as a dict."""
-    return _llm.case_row(request, _llmeval_row)
+    return py_marker.case_row(request, _llmeval_row)
 
 
 @pytest.fixture
-def openai_eval(request: pytest.FixtureRequest, llm: _llm.LLM) -> _openai_evals.OpenAIEval:
+def openai_eval(request: pytest.FixtureRequest, llm: py_llm.LLM) -> py_openai_eval.OpenAIEval:
     """One item of ``@pytest.mark.llmeval_openai_eval(definition, items=...)``: ``openai_eval.check()``."""
-    return _openai_evals.make_eval(request, llm)
+    return py_openai_eval.make_eval(request, llm)
 
 
 @pytest.fixture

@@ -1,155 +1,24 @@
 """The step library: every Given/When/Then phrase the plugin provides (DESIGN §2).
 
-Steps only describe the case (prompt, parameters, graders); nothing is sent to the model
-until the scenario's last step has run, so a scenario is one case with all its graders
-applied to each sample. Registered as a plugin, so every phrase is available in every
-test module that binds feature files with ``pytest_bdd.scenarios``.
+Each handler only fills the scenario's :class:`~pytest_llmeval._case.spec.CaseSpec`;
+nothing is sent to the model until the scenario's last step has run. A Then phrase names
+the built-in grader type it adds and returns that grader's arguments. The phrases are
+bound to pytest-bdd in :mod:`.library`.
 """
 
 from __future__ import annotations
 
 import base64
-import functools
-import inspect
 import json
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-import pytest
-from pytest_bdd import parsers
-from pytest_bdd.steps import step as bdd_step
-
-from .. import graders
 from .._case.placeholders import PlaceholderError, fill_angle, fill_braces
-from .._config.options import parse_threshold
-from ..graders._base import GraderConfigError
-from .scenario import ScenarioCase, current_case
-
-Q = r'"(?P<{}>(?:[^"\\]|\\.)*)"'  # a quoted argument with \" escapes
-
-PHRASES: list[tuple[str, str]] = [
-    ("given", 'the model "M"'),
-    ("given", "the system prompt:"),
-    ("given", 'the system prompt from "path"'),
-    ("given", "the conversation:"),
-    ("given", "the temperature is T"),
-    ("given", "the parameters:"),
-    ("given", 'the response format is the JSON schema "path"'),
-    ("given", 'the target "name"'),
-    ("given", 'the image "path"'),
-    ("when", 'the user says "text"'),
-    ("when", "the user says:"),
-    ("then", 'the answer equals "x"'),
-    ("then", 'the answer contains "x"'),
-    ("then", 'the answer contains "x" in any case'),
-    ("then", 'the answer does not contain "x"'),
-    ("then", 'the answer does not contain "x" in any case'),
-    ("then", 'the answer matches the pattern "re"'),
-    ("then", "the answer is one of:"),
-    ("then", "the answer is valid JSON"),
-    ("then", 'the answer matches the JSON schema "path"'),
-    ("then", "the answer matches the JSON schema:"),
-    ("then", 'the answer validates as "module:Model"'),
-    ("then", 'the JSON at "/pointer" equals VALUE'),
-    ("then", 'the answer is similar to "x" by METRIC at least T'),
-    ("then", 'the answer passes "grader-name"'),
-    ("then", "the judge scores the answer at least N out of M for:"),
-    ("then", 'the judge labels the answer as one of "a, b" from "a, b, c" for:'),
-    ("then", "the pass rate is at least P%"),
-    ("then", 'the answer meets the testing criteria of "eval.json"'),
-]
-"""How each phrase reads in docs and in 'closest phrase' hints."""
-
-
-@dataclass(frozen=True)
-class StepDef:
-    """One phrase: its kind, its pattern, and the handler that adds it to a case."""
-
-    kind: Literal["given", "when", "then"]
-    pattern: re.Pattern[str]
-    handler: Callable[..., None]
-    takes: frozenset[str]
-    """Which of ``docstring`` / ``datatable`` the handler takes from the step."""
-
-
-STEPS: list[StepDef] = []
-"""Every phrase, in the order declared; the planner matches steps against these."""
-
-
-def _phrase(kind: Literal["given", "when", "then"], regex: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
-    """Declare ``handler(case, **args)`` for a phrase.
-
-    The same handler serves when the scenario runs and when the planner reads the steps
-    before the run, so a phrase cannot mean two things.
-    """
-
-    def register(handler: Callable[..., None]) -> Callable[..., None]:
-        names = frozenset(inspect.signature(handler).parameters) - {"case"}
-        STEPS.append(StepDef(kind, re.compile(regex), handler, names & {"docstring", "datatable"}))
-        return handler
-
-    return register
-
-
-def match_phrase(kind: str, text: str) -> tuple[StepDef, dict[str, Any]] | None:
-    """The phrase of the library that ``text`` is, with its arguments; None if it is none."""
-    for definition in STEPS:
-        if definition.kind == kind:
-            found = definition.pattern.fullmatch(text)
-            if found is not None:
-                return definition, found.groupdict()
-    return None
-
-
-class _LibraryParser(parsers.StepParser):
-    """One pytest-bdd parser for all phrases of a kind.
-
-    pytest-bdd looks a step up by scanning every fixture, so three step definitions instead
-    of one per phrase keep that scan (run for every step of every scenario) short.
-    """
-
-    def __init__(self, kind: Literal["given", "when", "then"]) -> None:
-        super().__init__(f"pytest-llmeval {kind} phrases")
-        self.kind = kind
-
-    def is_matching(self, name: str) -> bool:
-        return _match_cached(self.kind, name) is not None
-
-    def parse_arguments(self, name: str) -> dict[str, Any]:
-        return {"llmeval_phrase": _match_cached(self.kind, name)}
-
-
-@functools.lru_cache(maxsize=4096)
-def _match_cached(kind: str, text: str) -> tuple[StepDef, dict[str, Any]] | None:
-    return match_phrase(kind, text)
-
-
-def _run_phrase(
-    request: pytest.FixtureRequest,
-    llmeval_phrase: tuple[StepDef, dict[str, Any]],
-    docstring: str | None = None,
-    datatable: list[list[str]] | None = None,
-) -> None:
-    __tracebackhide__ = True
-    definition, parsed = llmeval_phrase
-    case = current_case(request)
-    args = dict(parsed)
-    if "docstring" in definition.takes:
-        if docstring is None:
-            case.fail('this step needs a docstring (text between """ lines) below it')
-        args["docstring"] = docstring
-    if "datatable" in definition.takes:
-        if datatable is None:
-            case.fail("this step needs a table (| a | b | rows) below it")
-        args["datatable"] = datatable
-    definition.handler(case, **args)
-
-
-def _q(*names: str) -> str:
-    return Q.format(*names)
+from .._config.parse import parse_threshold
+from .phrases import phrase
+from .phrases import q as _q
+from .scenario import ScenarioCase
 
 
 def _unescape(text: str) -> str:
@@ -191,14 +60,6 @@ def _table(case: ScenarioCase, datatable: list[list[str]], header: tuple[str, ..
     return rows
 
 
-def _add_grader(case: ScenarioCase, build: Any, *args: Any, **kwargs: Any) -> None:
-    __tracebackhide__ = True
-    try:
-        case.spec.graders.append(build(*args, **kwargs))
-    except GraderConfigError as exc:
-        case.fail(str(exc))
-
-
 def _strict_compatible(schema: Any) -> bool:
     """Whether OpenAI's strict structured outputs accept ``schema``: every object closed
     (``additionalProperties: false``) with all its properties required, all the way down.
@@ -229,17 +90,17 @@ def _cell_value(text: str) -> Any:
 # ---- Given --------------------------------------------------------------------------------
 
 
-@_phrase("given", f"the model {_q('model')}")
+@phrase("given", f"the model {_q('model')}", 'the model "M"')
 def _model(case: ScenarioCase, model: str) -> None:
     case.step_model = _arg(case, model)
 
 
-@_phrase("given", r"the system prompt:")
+@phrase("given", r"the system prompt:", "the system prompt:")
 def _system_prompt(case: ScenarioCase, docstring: str) -> None:
     case.spec.system = _fill(case, docstring)
 
 
-@_phrase("given", f"the system prompt from {_q('path')}")
+@phrase("given", f"the system prompt from {_q('path')}", 'the system prompt from "path"')
 def _system_prompt_file(case: ScenarioCase, path: str) -> None:
     text = _path(case, path, "system prompt").read_text(encoding="utf-8")
     problem = None
@@ -251,7 +112,7 @@ def _system_prompt_file(case: ScenarioCase, path: str) -> None:
         case.fail(problem)
 
 
-@_phrase("given", r"the conversation:")
+@phrase("given", r"the conversation:", "the conversation:")
 def _conversation(case: ScenarioCase, datatable: list[list[str]]) -> None:
     for role, content in _table(case, datatable, ("role", "content")):
         role = role.strip().lower()
@@ -260,7 +121,7 @@ def _conversation(case: ScenarioCase, datatable: list[list[str]]) -> None:
         case.spec.history.append({"role": role, "content": content})
 
 
-@_phrase("given", r"the temperature is (?P<value>\S+)")
+@phrase("given", r"the temperature is (?P<value>\S+)", "the temperature is T")
 def _temperature(case: ScenarioCase, value: str) -> None:
     try:
         temperature = float(_fill(case, value))
@@ -269,13 +130,15 @@ def _temperature(case: ScenarioCase, value: str) -> None:
     case.spec.params["temperature"] = temperature
 
 
-@_phrase("given", r"the parameters:")
+@phrase("given", r"the parameters:", "the parameters:")
 def _parameters(case: ScenarioCase, datatable: list[list[str]]) -> None:
     for name, value in _table(case, datatable, ("name", "value")):
         case.spec.params[name.strip()] = _cell_value(value.strip())
 
 
-@_phrase("given", f"the response format is the JSON schema {_q('path')}")
+@phrase(
+    "given", f"the response format is the JSON schema {_q('path')}", 'the response format is the JSON schema "path"'
+)
 def _response_format(case: ScenarioCase, path: str) -> None:
     file = _path(case, path, "JSON schema")
     try:
@@ -290,12 +153,12 @@ def _response_format(case: ScenarioCase, path: str) -> None:
     }
 
 
-@_phrase("given", f"the target {_q('name')}")
+@phrase("given", f"the target {_q('name')}", 'the target "name"')
 def _target(case: ScenarioCase, name: str) -> None:
     case.spec.target = _arg(case, name)
 
 
-@_phrase("given", f"the image {_q('path')}")
+@phrase("given", f"the image {_q('path')}", 'the image "path"')
 def _image(case: ScenarioCase, path: str) -> None:
     data = _path(case, path, "image").read_bytes()
     if data.startswith(b"\x89PNG\r\n\x1a\n"):
@@ -310,12 +173,12 @@ def _image(case: ScenarioCase, path: str) -> None:
 # ---- When ---------------------------------------------------------------------------------
 
 
-@_phrase("when", f"the user says {_q('text')}")
+@phrase("when", f"the user says {_q('text')}", 'the user says "text"')
 def _user_says(case: ScenarioCase, text: str) -> None:
     case.spec.user = _arg(case, text)
 
 
-@_phrase("when", r"the user says:")
+@phrase("when", r"the user says:", "the user says:")
 def _user_says_doc(case: ScenarioCase, docstring: str) -> None:
     case.spec.user = _fill(case, docstring)
 
@@ -323,97 +186,141 @@ def _user_says_doc(case: ScenarioCase, docstring: str) -> None:
 # ---- Then ---------------------------------------------------------------------------------
 
 
-@_phrase("then", f"the answer equals {_q('text')}")
-def _equals(case: ScenarioCase, text: str) -> None:
-    _add_grader(case, graders.string_check, _arg(case, text), "eq")
+@phrase("then", f"the answer equals {_q('text')}", 'the answer equals "x"', grader="string_check")
+def _equals(case: ScenarioCase, text: str) -> tuple[Any, ...]:
+    return (_arg(case, text), "eq")
 
 
-@_phrase("then", f"the answer (?P<neg>does not contain|contains) {_q('text')}(?P<any>| in any case)")
-def _contains(case: ScenarioCase, neg: str, text: str, any: str) -> None:
+@phrase(
+    "then",
+    f"the answer (?P<neg>does not contain|contains) {_q('text')}(?P<any>| in any case)",
+    'the answer contains "x"',
+    'the answer contains "x" in any case',
+    'the answer does not contain "x"',
+    'the answer does not contain "x" in any case',
+    grader="string_check",
+)
+def _contains(case: ScenarioCase, neg: str, text: str, any: str) -> dict[str, Any]:
     operation = "ilike" if any else "like"
-    _add_grader(case, graders.string_check, _arg(case, text), operation, negate=neg == "does not contain")
+    return {"reference": _arg(case, text), "operation": operation, "negate": neg == "does not contain"}
 
 
-@_phrase("then", f"the answer matches the pattern {_q('pattern')}")
-def _pattern(case: ScenarioCase, pattern: str) -> None:
-    _add_grader(case, graders.regex, _arg(case, pattern))
+@phrase(
+    "then", f"the answer matches the pattern {_q('pattern')}", 'the answer matches the pattern "re"', grader="regex"
+)
+def _pattern(case: ScenarioCase, pattern: str) -> tuple[Any, ...]:
+    return (_arg(case, pattern),)
 
 
-@_phrase("then", r"the answer is one of:")
-def _one_of(case: ScenarioCase, datatable: list[list[str]]) -> None:
+@phrase("then", r"the answer is one of:", "the answer is one of:", grader="one_of")
+def _one_of(case: ScenarioCase, datatable: list[list[str]]) -> tuple[Any, ...]:
     options = [row[0] for row in datatable if row]
-    _add_grader(case, graders.one_of, [_fill(case, o) for o in options])
+    return ([_fill(case, o) for o in options],)
 
 
-@_phrase("then", r"the answer is valid JSON")
-def _valid_json(case: ScenarioCase) -> None:
-    _add_grader(case, graders.valid_json)
+@phrase("then", r"the answer is valid JSON", "the answer is valid JSON", grader="valid_json")
+def _valid_json(case: ScenarioCase) -> tuple[Any, ...]:
+    return ()
 
 
-@_phrase("then", f"the answer matches the JSON schema {_q('path')}")
-def _schema_file(case: ScenarioCase, path: str) -> None:
-    _add_grader(case, graders.json_schema, _path(case, path, "JSON schema"))
+@phrase(
+    "then",
+    f"the answer matches the JSON schema {_q('path')}",
+    'the answer matches the JSON schema "path"',
+    grader="json_schema",
+)
+def _schema_file(case: ScenarioCase, path: str) -> tuple[Any, ...]:
+    return (_path(case, path, "JSON schema"),)
 
 
-@_phrase("then", r"the answer matches the JSON schema:")
-def _schema_doc(case: ScenarioCase, docstring: str) -> None:
+@phrase("then", r"the answer matches the JSON schema:", "the answer matches the JSON schema:", grader="json_schema")
+def _schema_doc(case: ScenarioCase, docstring: str) -> tuple[Any, ...]:
     try:
         schema = json.loads(_fill(case, docstring))
     except json.JSONDecodeError as exc:
         case.fail(f"the schema docstring is not valid JSON: {exc.msg} (line {exc.lineno} of the docstring)")
-    _add_grader(case, graders.json_schema, schema)
+    return (schema,)
 
 
-@_phrase("then", f"the answer validates as {_q('model')}")
-def _pydantic(case: ScenarioCase, model: str) -> None:
-    _add_grader(case, graders.pydantic_model, _arg(case, model), base_dir=case.spec.base_dir)
+@phrase(
+    "then", f"the answer validates as {_q('model')}", 'the answer validates as "module:Model"', grader="pydantic_model"
+)
+def _pydantic(case: ScenarioCase, model: str) -> dict[str, Any]:
+    return {"model": _arg(case, model), "base_dir": case.spec.base_dir}
 
 
-@_phrase("then", f"the JSON at {_q('pointer')} equals (?P<value>.+)")
-def _pointer(case: ScenarioCase, pointer: str, value: str) -> None:
+@phrase(
+    "then",
+    f"the JSON at {_q('pointer')} equals (?P<value>.+)",
+    'the JSON at "/pointer" equals VALUE',
+    grader="json_pointer",
+)
+def _pointer(case: ScenarioCase, pointer: str, value: str) -> tuple[Any, ...]:
     text = _fill(case, value.strip())
     try:
         expected = json.loads(text)
     except json.JSONDecodeError:
         case.fail(f'the value must be JSON (2, "text", true, null, [1, 2]); got {text!r}')
-    _add_grader(case, graders.json_pointer, _arg(case, pointer), expected)
+    return (_arg(case, pointer), expected)
 
 
-@_phrase("then", f"the answer is similar to {_q('reference')} by (?P<metric>[a-z_0-9]+) at least (?P<threshold>\\S+)")
-def _similar(case: ScenarioCase, reference: str, metric: str, threshold: str) -> None:
+@phrase(
+    "then",
+    f"the answer is similar to {_q('reference')} by (?P<metric>[a-z_0-9]+) at least (?P<threshold>\\S+)",
+    'the answer is similar to "x" by METRIC at least T',
+    grader="text_similarity",
+)
+def _similar(case: ScenarioCase, reference: str, metric: str, threshold: str) -> tuple[Any, ...]:
     try:
         value = float(_fill(case, threshold))
     except ValueError:
         case.fail(f"expected a threshold between 0 and 1, got {threshold!r}")
-    _add_grader(case, graders.text_similarity, _arg(case, reference), metric, value)
+    return (_arg(case, reference), metric, value)
 
 
-@_phrase("then", f"the answer passes {_q('name')}")
+@phrase("then", f"the answer passes {_q('name')}", 'the answer passes "grader-name"')
 def _passes(case: ScenarioCase, name: str) -> None:
-    _add_grader(case, graders.named, _arg(case, name))
+    from ..graders import named
+    from ..graders._base import GraderConfigError
+
+    problem = None
+    try:
+        case.spec.graders.append(named(_arg(case, name)))
+    except GraderConfigError as exc:
+        problem = str(exc)
+    if problem is not None:
+        case.fail(problem)
 
 
-@_phrase("then", r"the judge scores the answer at least (?P<minimum>\S+) out of (?P<maximum>\S+) for:")
-def _judge_score(case: ScenarioCase, minimum: str, maximum: str, docstring: str) -> None:
+@phrase(
+    "then",
+    r"the judge scores the answer at least (?P<minimum>\S+) out of (?P<maximum>\S+) for:",
+    "the judge scores the answer at least N out of M for:",
+    grader="score_model",
+)
+def _judge_score(case: ScenarioCase, minimum: str, maximum: str, docstring: str) -> dict[str, Any]:
     try:
         low_bar, top = float(_fill(case, minimum)), float(_fill(case, maximum))
     except ValueError:
         case.fail(f"expected numbers, as in 'at least 4 out of 5'; got {minimum!r} and {maximum!r}")
     # A Likert scale "out of 5" runs 1..5; "out of 1" (a fraction) runs 0..1.
     bottom = 1.0 if top >= 2 and top.is_integer() else 0.0
-    _add_grader(
-        case, graders.score_model, _fill(case, docstring), range=(bottom, top), pass_threshold=low_bar, model=None
-    )
+    return {"criteria": _fill(case, docstring), "range": (bottom, top), "pass_threshold": low_bar, "model": None}
 
 
-@_phrase("then", f"the judge labels the answer as one of {_q('passing')} from {_q('labels')} for:")
-def _judge_label(case: ScenarioCase, passing: str, labels: str, docstring: str) -> None:
+@phrase(
+    "then",
+    f"the judge labels the answer as one of {_q('passing')} from {_q('labels')} for:",
+    'the judge labels the answer as one of "a, b" from "a, b, c" for:',
+    grader="label_model",
+)
+def _judge_label(case: ScenarioCase, passing: str, labels: str, docstring: str) -> dict[str, Any]:
     names = [label.strip() for label in _arg(case, labels).split(",") if label.strip()]
     good = [label.strip() for label in _arg(case, passing).split(",") if label.strip()]
-    _add_grader(case, graders.label_model, _fill(case, docstring), labels=names, passing_labels=good)
+    return {"criteria": _fill(case, docstring), "labels": names, "passing_labels": good}
 
 
-@_phrase("then", r"the pass rate is at least (?P<percent>[^%\s]+)%")
+@phrase("then", r"the pass rate is at least (?P<percent>[^%\s]+)%", "the pass rate is at least P%")
 def _pass_rate(case: ScenarioCase, percent: str) -> None:
     try:
         case.spec.threshold = parse_threshold(_fill(case, percent) + "%")
@@ -421,9 +328,14 @@ def _pass_rate(case: ScenarioCase, percent: str) -> None:
         case.fail(str(exc))
 
 
-@_phrase("then", f"the answer meets the testing criteria of {_q('path')}")
+@phrase(
+    "then",
+    f"the answer meets the testing criteria of {_q('path')}",
+    'the answer meets the testing criteria of "eval.json"',
+)
 def _testing_criteria(case: ScenarioCase, path: str) -> None:
-    from .._openai_evals.evals import EvalDefinitionError, criteria_of_file
+    from .._openai_evals.criteria import criteria_of_file
+    from .._openai_evals.definition import EvalDefinitionError
 
     file = _path(case, path, "eval definition")
     try:
@@ -431,7 +343,3 @@ def _testing_criteria(case: ScenarioCase, path: str) -> None:
     except EvalDefinitionError as exc:
         case.fail(str(exc))
     case.spec.graders.extend(found)
-
-
-for _kind in ("given", "when", "then"):
-    bdd_step(_LibraryParser(_kind), _kind)(_run_phrase)

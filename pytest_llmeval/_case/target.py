@@ -16,8 +16,11 @@ from typing import Any
 
 from .._core.request import Generation
 
+Target = Callable[[Mapping[str, Any]], Any]
+"""A user's application: ``target(case) -> str | dict``, sync or async."""
 
-def call_target(target: Callable[[Mapping[str, Any]], Any], case: Mapping[str, Any]) -> Generation:
+
+def call_target(target: Target, case: Mapping[str, Any]) -> Generation:
     """Run a target once; an exception in it is this sample's error, with its last line."""
     started = time.perf_counter()
     try:

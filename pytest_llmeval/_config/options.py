@@ -9,12 +9,22 @@ from __future__ import annotations
 
 import enum
 import os
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TypeVar
 
 import pytest
+
+from .parse import (
+    boolean,
+    non_negative_int,
+    parse_threshold,
+    positive_int,
+    positive_number,
+    positive_seconds,
+    probability,
+)
 
 T = TypeVar("T")
 
@@ -40,9 +50,6 @@ class CacheMode(enum.StrEnum):
         except ValueError:
             valid = ", ".join(m.value for m in cls)
             raise pytest.UsageError(f"{source}: unknown cache mode {value!r}; use one of: {valid}") from None
-
-
-REPORT_FORMATS = ("json", "md")
 
 
 @dataclass(frozen=True)
@@ -138,15 +145,19 @@ _OPTIONS = (
     _Option("min-pass-rate", "exit 1 when fewer cases pass than this (per model), 0-1 or N%%", None, "P"),
     _Option("cache", "response cache mode: off, record, replay, refresh (default record)", "record", "MODE"),
     _Option("cache-dir", "response cache folder (default .llmeval-cache in the rootdir)", None, "DIR"),
-    _Option("report", "reports to write, comma-separated: json, md (default none)", "", "FORMATS"),
+    _Option("report", "reports to write, comma-separated: {formats} (default none)", "", "FORMATS"),
     _Option("report-dir", "folder for reports (default llmeval-report in the rootdir)", None, "DIR"),
 )
 
 
-def add_options(parser: pytest.Parser) -> None:
-    """Declare every flag and its ini twin in one ``llmeval`` group."""
+def add_options(parser: pytest.Parser, report_formats: Sequence[str]) -> None:
+    """Declare every flag and its ini twin in one ``llmeval`` group.
+
+    ``report_formats``: the report writers there are (the reports package's table).
+    """
     group = parser.getgroup("llmeval", "LLM evals (pytest-llmeval)")
     for opt in _OPTIONS:
+        opt = replace(opt, help=opt.help.replace("{formats}", ", ".join(report_formats)))
         dest = "llmeval_" + opt.name.replace("-", "_")
         if opt.flag:
             group.addoption(
@@ -161,7 +172,7 @@ def add_options(parser: pytest.Parser) -> None:
         parser.addini(dest, opt.help.replace("%%", "%"), default=opt.default)
 
 
-def resolve(config: pytest.Config) -> Settings:
+def resolve(config: pytest.Config, report_formats: Sequence[str]) -> Settings:
     """Merge CLI, ini and environment into :class:`Settings`; raise UsageError on bad values."""
     raw = _Raw(config)
     base_url_cli = raw.text("base-url")
@@ -178,19 +189,19 @@ def resolve(config: pytest.Config) -> Settings:
     ini_model = config.getini("llmeval_model")
     reports = tuple(sorted({f.strip().lower() for f in (raw.text("report") or "").split(",") if f.strip()}))
     for fmt in reports:
-        if fmt not in REPORT_FORMATS:
+        if fmt not in report_formats:
             raise pytest.UsageError(
-                f"{raw.source('report')}: unknown report format {fmt!r}; use: {', '.join(REPORT_FORMATS)}"
+                f"{raw.source('report')}: unknown report format {fmt!r}; use: {', '.join(report_formats)}"
             )
     return Settings(
         model_override=cli_model or None,
         default_model=ini_model or None,
         base_url=base_url.rstrip("/"),
         base_url_is_custom=base_url.rstrip("/") != DEFAULT_BASE_URL,
-        samples=raw.parsed("samples", _positive_int),
+        samples=raw.parsed("samples", positive_int),
         threshold=raw.parsed("threshold", parse_threshold),
-        timeout=raw.parsed("timeout", _positive_float),
-        max_retries=raw.parsed("max-retries", _non_negative_int),
+        timeout=raw.parsed("timeout", positive_seconds),
+        max_retries=raw.parsed("max-retries", non_negative_int),
         cache_mode=CacheMode.parse(raw.text("cache") or "record", raw.source("cache")),
         cache_dir=raw.path("cache-dir", ".llmeval-cache"),
         reports=reports,
@@ -199,17 +210,17 @@ def resolve(config: pytest.Config) -> Settings:
         embedding_model=raw.text("embedding-model"),
         models=tuple(cli_models),
         strict_stats=stats == "strict",
-        allow_inconclusive=raw.parsed("allow-inconclusive", _boolean),
-        max_samples=raw.parsed("max-samples", _positive_int),
+        allow_inconclusive=raw.parsed("allow-inconclusive", boolean),
+        max_samples=raw.parsed("max-samples", positive_int),
         baseline=raw.path("baseline", "") if raw.text("baseline") else None,
         save_baseline=raw.path("save-baseline", "") if raw.text("save-baseline") else None,
-        alpha=raw.parsed("alpha", _probability),
-        fail_on_regression=raw.parsed("fail-on-regression", _boolean),
+        alpha=raw.parsed("alpha", probability),
+        fail_on_regression=raw.parsed("fail-on-regression", boolean),
         min_pass_rate=raw.optional("min-pass-rate", parse_threshold),
-        concurrency=raw.parsed("concurrency", _positive_int),
-        rpm=raw.optional("rpm", _positive_number),
-        tpm=raw.optional("tpm", _positive_number),
-        max_cost=raw.optional("max-cost", _positive_number),
+        concurrency=raw.parsed("concurrency", positive_int),
+        rpm=raw.optional("rpm", positive_number),
+        tpm=raw.optional("tpm", positive_number),
+        max_cost=raw.optional("max-cost", positive_number),
         prices_path=raw.path("prices", "") if raw.text("prices") else None,
     )
 
@@ -259,76 +270,3 @@ class _Raw:
         else:
             base = self.config.inipath.parent if self.config.inipath else self.config.rootpath
         return (base / value).resolve()
-
-
-def _number(value: str, convert: Callable[[str], T], ok: Callable[[T], bool], expected: str) -> T:
-    """Parse ``value`` with ``convert`` and check it, with one message for both failures."""
-    try:
-        number = convert(value)
-    except ValueError:
-        number = None
-    if number is None or not ok(number):
-        raise ValueError(f"expected {expected}, got {value!r}")
-    return number
-
-
-def _positive_int(value: str) -> int:
-    return _number(value, int, lambda n: n >= 1, "a whole number >= 1")
-
-
-def _non_negative_int(value: str) -> int:
-    return _number(value, int, lambda n: n >= 0, "a whole number >= 0")
-
-
-def _positive_float(value: str) -> float:
-    return _number(value, float, lambda n: 0 < n < float("inf"), "a number of seconds > 0")
-
-
-def _boolean(value: str) -> bool:
-    text = value.strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off", ""):
-        return False
-    raise ValueError(f"expected true or false, got {value!r}")
-
-
-def _probability(value: str) -> float:
-    return _number(value, float, lambda n: 0 < n < 1, "a number between 0 and 1 (exclusive)")
-
-
-def _positive_number(value: str) -> float:
-    return _number(value, float, lambda n: 0 < n < float("inf"), "a number > 0")
-
-
-def parse_threshold(value: str) -> float:
-    """A pass-rate threshold: a fraction 0 to 1, or a percentage such as ``80%``."""
-    text = value.strip()
-    try:
-        number = float(text[:-1]) / 100 if text.endswith("%") else float(text)
-    except ValueError:
-        raise ValueError(f"expected a threshold between 0 and 1 (or 0%-100%), got {value!r}") from None
-    if not 0.0 <= number <= 1.0:
-        raise ValueError(f"expected a threshold between 0 and 1 (or 0%-100%), got {value!r}")
-    return number
-
-
-def parse_samples(value: str) -> int:
-    """A sample count as written in a tag or marker."""
-    return _positive_int(value)
-
-
-def parse_sample_spec(value: str) -> tuple[int | None, int | None]:
-    """``N`` → (N, None); ``auto`` → (None, None); ``auto:MAX`` → (None, MAX) — adaptive sampling."""
-    text = str(value).strip().lower()
-    if text == "auto":
-        return None, None
-    if text.startswith("auto:"):
-        try:
-            return None, _positive_int(text.removeprefix("auto:"))
-        except ValueError:
-            raise ValueError(f"expected auto:MAX with a whole number MAX >= 1, got {value!r}") from None
-    try:
-        return _positive_int(text), None
-    except ValueError:
-        raise ValueError(f"expected a whole number >= 1, auto, or auto:MAX, got {value!r}") from None

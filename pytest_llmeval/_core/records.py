@@ -7,9 +7,10 @@ aggregated there. ``llmeval-report.json`` is a :class:`RunReport`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Verdict = Literal["pass", "fail", "inconclusive", "error"]
 
@@ -18,23 +19,78 @@ class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class UsageRecord(_Model):
+class Usage(_Model):
     """Tokens as reported by the server (cached answers keep what was recorded)."""
+
+    @classmethod
+    def of(cls, prompt_tokens: int, completion_tokens: int) -> Usage:
+        return cls(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
 
     prompt_tokens: int = Field(0, description="Input tokens.")
     completion_tokens: int = Field(0, description="Output tokens.")
     total_tokens: int = Field(0, description="prompt_tokens + completion_tokens.")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _total(cls, data: Any) -> Any:
+        # The total is derived, never trusted: a record read back cannot disagree with itself.
+        if isinstance(data, dict):
+            data = {
+                **data,
+                "total_tokens": int(data.get("prompt_tokens") or 0) + int(data.get("completion_tokens") or 0),
+            }
+        return data
 
-class GradeRecord(_Model):
-    """One grader's verdict on one sample."""
+
+UsageRecord = Usage
+"""The name the report models used before: the same class."""
+
+
+class Grade(_Model):
+    """The verdict of one grader on one sample: a value, never an exception.
+
+    Graders return it and the JSON report stores it as it is (one type, not a copy).
+    """
 
     grader: str = Field(description="Grader name, e.g. string_check or json_schema.")
-    passed: bool = Field(description="True when the sample met this grader's bar.")
-    score: float = Field(description="The grader's number (1.0/0.0 for plain checks).")
-    reason: str = Field(description="What was expected and what came, in one line.")
-    error: str | None = Field(None, description="Set when the grader could not decide.")
-    details: dict[str, Any] = Field(default_factory=dict, description="Extra data from the grader.")
+    passed: bool = Field(description="True when the sample met this grader's bar. Always False for an error.")
+    score: float = Field(description="The grader's number (1.0/0.0 for checks that only pass or fail).")
+    reason: str = Field(description="What was expected and what came, in one line a person can read.")
+    error: str | None = Field(None, description="Set when the grader could not decide; counted apart from fail.")
+    details: dict[str, Any] = Field(
+        default_factory=dict, description="Extra data from the grader (schema errors, parsed values, judge usage)."
+    )
+
+    @field_validator("details", mode="before")
+    @classmethod
+    def _plain(cls, value: Any) -> Any:
+        # Details cross xdist's serializer and become JSON: keep plain data, repr the rest.
+        return jsonable(dict(value)) if isinstance(value, Mapping) else value
+
+    @classmethod
+    def check(cls, grader: str, passed: bool, reason: str, **details: Any) -> Grade:
+        """A pass/fail grade whose score is 1.0 or 0.0."""
+        return cls(passed=passed, score=1.0 if passed else 0.0, reason=reason, grader=grader, details=details)
+
+    @classmethod
+    def errored(cls, grader: str, reason: str, **details: Any) -> Grade:
+        """A grade that could not be decided; ``reason`` says why."""
+        return cls(passed=False, score=0.0, reason=reason, grader=grader, details=details, error=reason)
+
+
+GradeRecord = Grade
+"""The name the report models used before: the same class."""
+
+
+def jsonable(value: Any) -> Any:
+    """Plain JSON data: containers kept, anything else that is not a JSON scalar as its ``repr``."""
+    if value is None or isinstance(value, str | bool | int | float):
+        return value
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    return repr(value)
 
 
 class SampleRecord(_Model):
@@ -44,8 +100,8 @@ class SampleRecord(_Model):
     outcome: Literal["pass", "fail", "error"] = Field(description="pass when every grader passed.")
     answer: str | None = Field(description="The model's answer; None when the request errored.")
     error: str | None = Field(None, description="Why the sample errored (request or grader).")
-    grades: list[GradeRecord] = Field(default_factory=list)
-    usage: UsageRecord = Field(default_factory=lambda: UsageRecord())
+    grades: list[Grade] = Field(default_factory=list)
+    usage: Usage = Field(default_factory=lambda: Usage())
     latency_s: float = Field(0.0, description="Request seconds (as recorded, for cached answers).")
     cached: bool = Field(False, description="True when the answer came from the response cache.")
     finish_reason: str | None = Field(None, description="The server's finish_reason.")
@@ -75,7 +131,7 @@ class EvalRecord(_Model):
         "", description="Hash of what defines the case (messages, parameters, graders): a baseline sees redefinitions."
     )
     reason: str | None = Field(None, description="Why the verdict is error, when it is.")
-    usage: UsageRecord = Field(default_factory=lambda: UsageRecord(), description="Tokens over all samples.")
+    usage: Usage = Field(default_factory=lambda: Usage(), description="Tokens over all samples.")
     latency_s: float = Field(0.0, description="Sum of the samples' request seconds.")
     cost_usd: float | None = Field(
         None,

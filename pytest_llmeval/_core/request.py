@@ -1,7 +1,8 @@
 """What is sent to a model and what comes back, free of any SDK type.
 
 Keeping these plain lets the cache, the planner and the reports work without importing
-``openai`` (only :mod:`pytest_llmeval._client` does).
+``openai`` (only :mod:`pytest_llmeval._engine.client` does). A request knows what can
+change its answer (:meth:`ChatRequest.material`), which is all a cache key is made of.
 """
 
 from __future__ import annotations
@@ -9,6 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from .records import Usage
+
+KEY_FORMAT = 1
+"""Version of the key material; bump it to make every cached answer a miss."""
 
 
 @dataclass(frozen=True)
@@ -25,13 +31,21 @@ class ChatRequest:
     """Structured-output request, e.g. ``{"type": "json_schema", ...}``."""
     sample_index: int = 0
     """Which sample of the case this is: repeated samples are distinct cache entries."""
-    endpoint: Literal["chat.completions", "embeddings"] = "chat.completions"
-    """``embeddings`` requests (for cosine similarity) carry their text in ``params["input"]``."""
 
-    @classmethod
-    def embedding(cls, model: str, text: str) -> ChatRequest:
-        """A request for the embedding of ``text`` (the answer is the vector as JSON text)."""
-        return cls(model=model, messages=(), params={"input": text}, endpoint="embeddings")
+    endpoint: Literal["chat.completions"] = "chat.completions"
+
+    def material(self, host: str) -> dict[str, Any]:
+        """Everything that can change the answer, and nothing else (no headers, keys, org ids)."""
+        return {
+            "format": KEY_FORMAT,
+            "endpoint": self.endpoint,
+            "host": host,
+            "model": self.model,
+            "messages": [dict(m) for m in self.messages],
+            "response_format": dict(self.response_format) if self.response_format else None,
+            "params": dict(sorted(self.params.items())),
+            "sample": self.sample_index,
+        }
 
     def describe(self) -> str:
         """A short human label for error messages: model, sample, last user message."""
@@ -45,31 +59,34 @@ class ChatRequest:
 
 
 @dataclass(frozen=True)
-class Job:
-    """One request the engine is to answer before the tests run.
+class EmbeddingRequest:
+    """The embedding of one text (for cosine similarity); the answer is the vector as JSON text."""
 
-    A *derived* job (a judge grading a generation) has ``after``, the key of the job whose
-    answer it needs, and ``derive``, which builds its request from that answer; its
-    ``key`` is a placeholder until then, and its result is kept under the real key.
-    """
+    model: str
+    text: str
 
-    key: str
-    material: dict[str, Any]
-    request: ChatRequest | None
-    after: str | None = None
-    derive: Callable[[Generation], ChatRequest | None] | None = None
+    endpoint: Literal["embeddings"] = "embeddings"
+
+    def material(self, host: str) -> dict[str, Any]:
+        # The shape chat requests have, so keys recorded before this type existed still match.
+        return {
+            "format": KEY_FORMAT,
+            "endpoint": self.endpoint,
+            "host": host,
+            "model": self.model,
+            "messages": [],
+            "response_format": None,
+            "params": {"input": self.text},
+            "sample": 0,
+        }
+
+    def describe(self) -> str:
+        shown = self.text if len(self.text) <= 60 else self.text[:57] + "..."
+        return f"embeddings model {self.model!r}, text {shown!r}"
 
 
-@dataclass(frozen=True)
-class Usage:
-    """Token counts as the server reported them."""
-
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-
-    @property
-    def total_tokens(self) -> int:
-        return self.prompt_tokens + self.completion_tokens
+Request = ChatRequest | EmbeddingRequest
+"""Anything the engine sends."""
 
 
 @dataclass(frozen=True)
@@ -93,26 +110,53 @@ class Generation:
     def failed(cls, reason: str, latency: float = 0.0) -> Generation:
         return cls(text=None, error=reason, latency=latency)
 
-    def to_json(self) -> dict[str, Any]:
-        """Plain data, to hand this outcome to another xdist worker."""
-        return {
+    def dump(self) -> dict[str, Any]:
+        """Plain data: the ``response`` of a cache entry, and what one xdist worker hands another.
+
+        One codec for both, so an answer reads back the same wherever it was stored; an
+        ``error`` is only written when set (errors are shared between workers, never cached).
+        """
+        data: dict[str, Any] = {
             "text": self.text,
-            "error": self.error,
-            "usage": [self.usage.prompt_tokens, self.usage.completion_tokens],
-            "latency": self.latency,
             "finish_reason": self.finish_reason,
-            "response_model": self.response_model,
+            "model": self.response_model,
+            "latency": round(self.latency, 4),
+            "usage": {"prompt_tokens": self.usage.prompt_tokens, "completion_tokens": self.usage.completion_tokens},
         }
+        if self.error is not None:
+            data["error"] = self.error
+        return data
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any], *, cached: bool = False) -> Generation:
-        prompt, completion = data.get("usage") or (0, 0)
+    def load(cls, data: Mapping[str, Any], *, cached: bool = False) -> Generation:
+        """The inverse of :meth:`dump`; raises ``TypeError``/``ValueError``/``KeyError`` on damage."""
+        usage = data.get("usage") or {}
+        error = data.get("error")
+        text = data["text"]
+        if text is not None and not isinstance(text, str):
+            raise TypeError(f"text is {type(text).__name__}, not a string")
         return cls(
-            text=data.get("text"),
-            error=data.get("error"),
-            usage=Usage(int(prompt), int(completion)),
+            text=text,
+            error=str(error) if error is not None else None,
+            usage=Usage.of(int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0))),
             latency=float(data.get("latency") or 0.0),
             cached=cached,
             finish_reason=data.get("finish_reason"),
-            response_model=data.get("response_model"),
+            response_model=data.get("model"),
         )
+
+
+@dataclass(frozen=True)
+class Job:
+    """One request the engine is to answer before the tests run.
+
+    A *derived* job (a judge grading a generation) has ``after``, the key of the job whose
+    answer it needs, and ``derive``, which builds its request from that answer; its
+    ``key`` is a placeholder until then, and its result is kept under the real key.
+    """
+
+    key: str
+    material: dict[str, Any]
+    request: Request | None
+    after: str | None = None
+    derive: Callable[[Generation], Request | None] | None = None

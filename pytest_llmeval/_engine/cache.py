@@ -13,8 +13,8 @@ never leaves half an entry::
 
 from __future__ import annotations
 
-import contextlib
 import difflib
+import functools
 import hashlib
 import json
 import os
@@ -26,27 +26,23 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .._config.options import CacheMode
-from .._core.request import ChatRequest, Generation, Usage
+from .._core.files import atomic_write_text
+from .._core.request import KEY_FORMAT, Generation, Request
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = KEY_FORMAT
 
 
-def key_material(request: ChatRequest, base_url: str) -> dict[str, Any]:
-    """Everything that can change an answer, and nothing else."""
+def key_material(request: Request, base_url: str) -> dict[str, Any]:
+    """Everything that can change an answer (see :meth:`ChatRequest.material`), for this server."""
+    return request.material(_host(base_url))
+
+
+@functools.lru_cache(maxsize=16)
+def _host(base_url: str) -> str:
+    """The server part of a key: a cache recorded against one server never answers for another."""
     parts = urlsplit(base_url)
     host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return {
-        "format": FORMAT_VERSION,
-        "endpoint": request.endpoint,
-        "host": host,
-        "model": request.model,
-        "messages": [dict(m) for m in request.messages],
-        "response_format": dict(request.response_format) if request.response_format else None,
-        "params": dict(sorted(request.params.items())),
-        "sample": request.sample_index,
-    }
+    return f"{host}:{parts.port}" if parts.port else host
 
 
 def cache_key(material: dict[str, Any]) -> str:
@@ -106,17 +102,10 @@ class ResponseCache:
             return None
         path = self.path_for(key)
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            response = data["response"]
-            usage = response.get("usage") or {}
-            return Generation(
-                text=str(response["text"]),
-                usage=Usage(int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0))),
-                latency=float(response.get("latency", 0.0)),
-                cached=True,
-                finish_reason=response.get("finish_reason"),
-                response_model=response.get("model"),
-            )
+            generation = Generation.load(json.loads(path.read_text(encoding="utf-8"))["response"], cached=True)
+            if generation.text is None or generation.error is not None:
+                raise ValueError("the entry holds no answer")
+            return generation
         except FileNotFoundError:
             return None
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
@@ -132,16 +121,7 @@ class ResponseCache:
             "key": key,
             "recorded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "request": material,
-            "response": {
-                "text": generation.text,
-                "finish_reason": generation.finish_reason,
-                "model": generation.response_model,
-                "latency": round(generation.latency, 4),
-                "usage": {
-                    "prompt_tokens": generation.usage.prompt_tokens,
-                    "completion_tokens": generation.usage.completion_tokens,
-                },
-            },
+            "response": generation.dump(),
         }
         atomic_write_text(self.path_for(key), json.dumps(entry, indent=1, ensure_ascii=False, sort_keys=True))
 
@@ -202,20 +182,3 @@ def _differences(wanted: dict[str, Any], stored: dict[str, Any]) -> list[str]:
 def _short(value: Any, width: int = 120) -> str:
     text = json.dumps(value, ensure_ascii=False, sort_keys=True)
     return text if len(text) <= width else text[: width - 3] + "..."
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so readers see the old file or the new one, never a part."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; caches and reports are shared and committed
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise

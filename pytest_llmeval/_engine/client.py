@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from .._core.request import ChatRequest, Generation, Usage
+from .._core.records import Usage
+from .._core.request import EmbeddingRequest, Generation, Request
 
 _KEY_LIKE = re.compile(r"\b(sk-[A-Za-z0-9_\-*]{6,})")
 
@@ -88,15 +89,15 @@ class ModelClient:
     async def aclose(self) -> None:
         await self._client.close()
 
-    async def attempt(self, request: ChatRequest) -> Attempt:
+    async def attempt(self, request: Request) -> Attempt:
         import openai
 
+        started = time.perf_counter()
+        if isinstance(request, EmbeddingRequest):
+            return await self._embedding(request, started)
         kwargs: dict[str, Any] = dict(request.params)
         if request.response_format is not None:
             kwargs["response_format"] = dict(request.response_format)
-        started = time.perf_counter()
-        if request.endpoint == "embeddings":
-            return await self._embedding(request, started)
         try:
             # The client's documented raw ``post``, not ``chat.completions.create``: the same
             # endpoint, headers and parsing, without re-walking every message through the typed
@@ -131,11 +132,11 @@ class ModelClient:
             )
         return Attempt(self._failed(f"{type(exc).__name__}: {exc}", started))
 
-    async def _embedding(self, request: ChatRequest, started: float) -> Attempt:
+    async def _embedding(self, request: EmbeddingRequest, started: float) -> Attempt:
         """An embedding; the vector is kept as JSON text, so the cache and xdist carry it as-is."""
         import openai
 
-        body = {"model": request.model, "input": request.params["input"], "encoding_format": "float"}
+        body = {"model": request.model, "input": request.text, "encoding_format": "float"}
         try:
             response: Any = await self._client.post("/embeddings", body=body, cast_to=self._embedding_type)
         except json.JSONDecodeError as exc:
@@ -148,7 +149,7 @@ class ModelClient:
             return Attempt(Generation.failed("the server returned no embedding", latency))
         usage = getattr(response, "usage", None)
         tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
-        return Attempt(Generation(text=json.dumps(data[0].embedding), usage=Usage(tokens, 0), latency=latency))
+        return Attempt(Generation(text=json.dumps(data[0].embedding), usage=Usage.of(tokens, 0), latency=latency))
 
     def _failed(self, reason: str, started: float) -> Generation:
         return Generation.failed(redact(reason, self._key), time.perf_counter() - started)
@@ -191,7 +192,7 @@ def _read_completion(response: Any, latency: float, key: str | None) -> Generati
         return Generation.failed(f"malformed response: not a chat completion ({shown!r})", latency)
     usage = Usage()
     if response.usage is not None:
-        usage = Usage(response.usage.prompt_tokens or 0, response.usage.completion_tokens or 0)
+        usage = Usage.of(response.usage.prompt_tokens or 0, response.usage.completion_tokens or 0)
     if not response.choices:
         return Generation(text=None, error="the server returned no choices", usage=usage, latency=latency)
     choice = response.choices[0]

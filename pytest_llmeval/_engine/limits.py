@@ -3,13 +3,16 @@
 Buckets refill continuously and hold at most one second's worth, so requests are paced
 evenly instead of bursting a minute's allowance at once — providers enforce "600 RPM"
 over short windows too. All of it runs on the engine's one event loop: no locks.
+:class:`Limits` is one process's set; under xdist each worker holds its share of the run's.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Callable
+from dataclasses import dataclass
+
+from .._config.options import Settings
+from .clock import SYSTEM, Clock
 
 
 class TokenBucket:
@@ -19,15 +22,15 @@ class TokenBucket:
     goes negative and later requests wait longer), so a big prompt is never stuck forever.
     """
 
-    def __init__(self, rate_per_minute: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, rate_per_minute: float, clock: Clock = SYSTEM) -> None:
         self.rate = rate_per_minute / 60.0
         self.capacity = max(1.0, self.rate)
         self.level = self.capacity
         self._clock = clock
-        self._stamp = clock()
+        self._stamp = clock.now()
 
     def _refill(self) -> None:
-        now = self._clock()
+        now = self._clock.now()
         self.level = min(self.capacity, self.level + (now - self._stamp) * self.rate)
         self._stamp = now
 
@@ -48,7 +51,7 @@ class TokenBucket:
 
     async def acquire(self, units: float) -> None:
         while (delay := self.wait_time(units)) > 0:
-            await asyncio.sleep(delay)
+            await self._clock.sleep(delay)
         self.take(units)
 
 
@@ -59,7 +62,7 @@ class AdaptiveLimit:
     overload is one signal, not twenty.
     """
 
-    def __init__(self, maximum: int, cooldown: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, maximum: int, cooldown: float = 1.0, clock: Clock = SYSTEM) -> None:
         self.maximum = maximum
         self.limit = maximum
         self.in_flight = 0
@@ -80,7 +83,7 @@ class AdaptiveLimit:
         self._changed.set()
 
     def rate_limited(self) -> None:
-        now = self._clock()
+        now = self._clock.now()
         if now - self._last_cut >= self._cooldown:
             self.limit = max(1, self.limit // 2)
             self._last_cut = now
@@ -94,3 +97,34 @@ class AdaptiveLimit:
             self.limit += 1
             self._successes = 0
             self._changed.set()
+
+
+@dataclass
+class Limits:
+    """The limits of one process; under xdist each worker gets its share of the run's."""
+
+    concurrency: AdaptiveLimit
+    rpm: TokenBucket | None
+    tpm: TokenBucket | None
+    clock: Clock = SYSTEM
+    paused_until: float = 0.0
+
+    @classmethod
+    def for_settings(cls, settings: Settings, workers: int = 1, index: int = 0, clock: Clock = SYSTEM) -> Limits:
+        share = max(1, workers)
+        # Split so the workers' caps add up to the run's (5 over 2 workers: 3 + 2, not 3 + 3).
+        mine = settings.concurrency // share + (1 if index < settings.concurrency % share else 0)
+        return cls(
+            concurrency=AdaptiveLimit(max(1, mine), clock=clock),
+            rpm=TokenBucket(settings.rpm / share, clock) if settings.rpm else None,
+            tpm=TokenBucket(settings.tpm / share, clock) if settings.tpm else None,
+            clock=clock,
+        )
+
+    def pause_for(self, seconds: float) -> None:
+        """After a 429 with Retry-After, no request starts before the server said."""
+        self.paused_until = max(self.paused_until, self.clock.now() + seconds)
+
+    async def pause(self) -> None:
+        while (delay := self.paused_until - self.clock.now()) > 0:
+            await self.clock.sleep(delay)

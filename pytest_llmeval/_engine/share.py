@@ -15,8 +15,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .._core.counters import Counters, sum_counters
+from .._core.files import atomic_write_text
 from .._core.request import Generation
-from .cache import atomic_write_text
 
 STALE_AFTER = float(os.environ.get("PYTEST_LLMEVAL_STALE_AFTER", "20"))
 """Seconds without a heartbeat after which a worker is taken for dead (the variable is for tests)."""
@@ -42,18 +43,21 @@ class SharedRun:
         return self.root / "results" / f"{key}.json"
 
     def publish(self, key: str, generation: Generation) -> None:
-        atomic_write_text(self._result_path(key), json.dumps(generation.to_json()))
+        atomic_write_text(self._result_path(key), json.dumps(generation.dump()))
 
     def lookup(self, key: str) -> Generation | None:
         try:
             data = json.loads(self._result_path(key).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return None
-        return Generation.from_json(data)
+        try:
+            return Generation.load(data)
+        except (TypeError, ValueError, KeyError):
+            return None
 
-    def heartbeat(self, counters: dict[str, Any], *, done: bool = False) -> None:
-        # "finished" is the flag; counters may well have a "done" of their own.
-        state = {**counters, "at": time.time(), "finished": done}
+    def heartbeat(self, counters: Counters, *, done: bool = False) -> None:
+        # "finished" is the flag; counters have a "done" of their own.
+        state = {**counters.to_dict(), "at": time.time(), "finished": done}
         atomic_write_text(self.root / "workers" / f"{self.index}.json", json.dumps(state))
 
     def worker_state(self, index: int) -> dict[str, Any] | None:
@@ -87,17 +91,16 @@ class SharedRun:
         except OSError:
             return True
 
-    def totals(self, *, exclude_self: bool = False) -> dict[str, float]:
+    def totals(self, *, exclude_self: bool = False) -> Counters:
         """Counters summed over every worker's last heartbeat."""
-        total: dict[str, float] = {}
-        for index in range(self.workers):
-            if exclude_self and index == self.index:
-                continue
-            state = self.worker_state(index) or {}
-            for name, value in state.items():
-                if isinstance(value, int | float) and not isinstance(value, bool) and name not in ("at", "finished"):
-                    total[name] = total.get(name, 0) + value
-        return total
+        return sum_counters(
+            Counters.from_dict(self.worker_state(index) or {})
+            for index in range(self.workers)
+            if not (exclude_self and index == self.index)
+        )
+
+    def any_heartbeat(self) -> bool:
+        return any(self.worker_state(i) is not None for i in range(self.workers))
 
     def all_done(self) -> bool:
         return all((self.worker_state(i) or {}).get("finished") for i in range(self.workers))

@@ -12,19 +12,20 @@ from typing import Any
 
 import pytest
 
+from .._core.counters import Counters
+
 PLAIN_EVERY = 10.0
 """Seconds between lines when the output is not a terminal (a CI log)."""
 
 
-def describe(counters: dict[str, Any], elapsed: float) -> str:
-    total, done, cached = int(counters["total"]), int(counters["done"]), int(counters["cached"])
-    fresh = done - cached
-    remaining = total - done
+def describe(counters: Counters, elapsed: float) -> str:
+    fresh = counters.sent
+    remaining = counters.total - counters.done
     eta = "" if not fresh or not remaining else f" | ETA {_seconds(elapsed / fresh * remaining)}"
     return (
-        f"llmeval: {done}/{total} answered ({cached} cached) | {int(counters['in_flight'])} in flight | "
-        f"{int(counters['retries'])} retries | {int(counters['errors'])} errors | "
-        f"{int(counters['tokens']):,} tokens | ${float(counters['spent']):.4f}{eta}"
+        f"llmeval: {counters.done}/{counters.total} answered ({counters.cached} cached) | "
+        f"{counters.in_flight} in flight | {counters.retries} retries | {counters.errors} errors | "
+        f"{counters.tokens:,} tokens | ${counters.spent:.4f}{eta}"
     )
 
 
@@ -43,8 +44,8 @@ class Progress:
         self._last = float("-inf")
         self._shown = False
 
-    def update(self, counters: dict[str, Any], *, final: bool = False) -> None:
-        if self.quiet or (not final and not counters.get("total")):
+    def update(self, counters: Counters, *, final: bool = False) -> None:
+        if self.quiet or (not final and not counters.total):
             return
         now = time.monotonic()
         if not final and now - self._last < (0.2 if self.tty else PLAIN_EVERY):

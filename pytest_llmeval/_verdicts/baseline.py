@@ -19,8 +19,9 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from .._core.files import atomic_write_text
+from .._core.ids import without_model
 from .._core.records import BaselineComparison, CaseChange, Change, EvalRecord
-from .._engine.cache import atomic_write_text
 from .stats import fisher_greater, fisher_less, holm, sign_test_less
 
 FORMAT = 1
@@ -60,9 +61,7 @@ class Baseline(_Model):
 def key_of(record: EvalRecord | BaselineEntry) -> str:
     """group :: case id without its ``@model`` suffix :: model — the same case whether the run
     compared several models or ran one."""
-    suffix = f"@{record.model}"
-    case = record.case_id.removesuffix(suffix) if record.case_id.endswith(suffix) else record.case_id
-    return f"{record.group}::{case}::{record.model}"
+    return f"{record.group}::{without_model(record.case_id, record.model)}::{record.model}"
 
 
 def save(records: Iterable[EvalRecord], path: Path, version: str) -> Baseline:

@@ -10,40 +10,14 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 
-import pytest
-
-from .._bdd.scenario import MODEL_FIXTURE, scenario_template
+from .._core.ids import without_model
 from .._core.records import EvalRecord, ModelComparison, ModelSummary
-from .._run.session import state_of
 from .stats import sign_test_two_sided, wilson
-
-
-def generate_tests(metafunc: pytest.Metafunc) -> None:
-    """With several models, parametrize every eval test over them (ids are the model names)."""
-    models = state_of(metafunc.config).settings.models
-    if len(models) < 2 or not _is_eval(metafunc):
-        return
-    if MODEL_FIXTURE not in metafunc.fixturenames:
-        # The closure list is the items' fixture list too: the parameter reaches every item.
-        metafunc.fixturenames.append(MODEL_FIXTURE)
-    metafunc.parametrize(MODEL_FIXTURE, list(models), ids=list(models))
-
-
-def _is_eval(metafunc: pytest.Metafunc) -> bool:
-    if "llm" in metafunc.fixturenames:
-        return True
-    template = scenario_template(metafunc.function)
-    if template is None:
-        return False
-    from .._bdd.steps import match_phrase
-
-    return any(match_phrase(step.type, step.name) is not None for step in template.steps)
 
 
 def base_id(record: EvalRecord) -> str:
     """The case id without its ``@model`` suffix: how the same case is found on another model."""
-    suffix = f"@{record.model}"
-    return record.case_id.removesuffix(suffix) if record.case_id.endswith(suffix) else record.case_id
+    return without_model(record.case_id, record.model)
 
 
 def model_summaries(records: Sequence[EvalRecord]) -> list[ModelSummary]:

@@ -16,11 +16,12 @@ an unimportable model) raises :class:`GraderConfigError` when it is built.
 from __future__ import annotations
 
 from ._base import FunctionGrader, Grade, Grader, GraderConfigError, Item, Sample, make_sample
-from ._custom import named, python_grader
+from ._custom import named
 from ._json import json_pointer, json_schema, valid_json
 from ._judge import JudgeGrader, label_model, score_model
 from ._multi import multi
 from ._pydantic import pydantic_model
+from ._python import python_grader
 from ._similarity import text_similarity
 from ._string import one_of, regex, string_check
 

@@ -16,9 +16,11 @@ import json
 import re
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypedDict, runtime_checkable
+
+from .._core.records import Grade as Grade
 
 
 class Sample(TypedDict):
@@ -30,34 +32,6 @@ class Sample(TypedDict):
 
 Item = Mapping[str, Any]
 """The case row: an Examples row or a dataset row (OpenAI's ``item``)."""
-
-
-@dataclass(frozen=True)
-class Grade:
-    """The verdict of one grader on one sample: a value, never an exception."""
-
-    passed: bool
-    """True when the sample meets the grader's bar. Always False for an error."""
-    score: float
-    """The grader's number (1.0/0.0 for checks that only pass or fail)."""
-    reason: str
-    """One line a person can read in a failure table: what was expected, what came."""
-    grader: str
-    """Name of the grader that produced this grade (e.g. ``string_check``)."""
-    details: Mapping[str, Any] = field(default_factory=dict)
-    """Anything worth keeping in the JSON report (schema errors, parsed values...)."""
-    error: str | None = None
-    """Set when the grader could not decide; an error counts apart from pass and fail."""
-
-    @classmethod
-    def check(cls, grader: str, passed: bool, reason: str, **details: Any) -> Grade:
-        """A pass/fail grade whose score is 1.0 or 0.0."""
-        return cls(passed=passed, score=1.0 if passed else 0.0, reason=reason, grader=grader, details=details)
-
-    @classmethod
-    def errored(cls, grader: str, reason: str, **details: Any) -> Grade:
-        """A grade that could not be decided; ``reason`` says why."""
-        return cls(passed=False, score=0.0, reason=reason, grader=grader, details=details, error=reason)
 
 
 @runtime_checkable

@@ -10,13 +10,14 @@ import contextlib
 import contextvars
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from .._core.request import ChatRequest, Generation
+if TYPE_CHECKING:
+    from .._core.request import Generation, Request
 
 
 class Asker(Protocol):
-    def generate(self, requests: Sequence[ChatRequest], after: str | None = None) -> list[Generation]: ...
+    def generate(self, requests: Sequence[Request], after: str | None = None) -> list[Generation]: ...
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Custom graders: your own ``grade(sample, item) -> float``, registered by name.
+"""Custom graders: your own ``grade(sample, item) -> float``, known by name.
 
 The shape is OpenAI's python grader: a function of the sample and the case row that
 returns a number, which passes when it reaches ``pass_threshold``::
@@ -13,41 +13,53 @@ returns a number, which passes when it reaches ``pass_threshold``::
     order_id({"output_text": "ORDER-12345", "output_json": None}, {})      # 1.0: still a plain function
     graders.named("order-id")                                              # a FunctionGrader
 
-Names come from the decorator (at import time, like pytest's markers) or from installed
-packages through the entry point group ``pytest_llmeval.graders``, read lazily the first
-time a name is not found. :func:`python_grader` wraps a function, or the ``source`` of an
-OpenAI python grader, without registering it.
+The decorator only marks the function; nothing global is filled. Each pytest run has its
+own :class:`GraderRegistry` (in ``config.stash``), which finds the marked functions in
+the modules of the project (everything imported from under pytest's rootdir: conftest
+files, test modules and what they import), in plugins, and in installed packages through
+the entry point group ``pytest_llmeval.graders``, read lazily the first time a name is
+not found. So two in-process runs never see each other's graders.
 """
 
 from __future__ import annotations
 
-import builtins
+import contextvars
 import difflib
-import hashlib
-import inspect
-import linecache
-import math
-import numbers
+import os
+import sys
 import threading
-import traceback
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager, suppress
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
-from pathlib import PurePath
+from pathlib import Path
+from types import ModuleType
 from typing import Any, TypeVar
 
-from ._base import FunctionGrader, Grade, Grader, GraderConfigError, Item, Sample, one_line
+from ._base import FunctionGrader, Grader, GraderConfigError
+from ._python import _check_signature, _origin, check_threshold, exception_line, python_grader
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "GraderRegistry",
+    "RegisteredGrader",
+    "activate",
+    "active",
+    "check_threshold",
+    "deactivate",
+    "exception_line",
+    "grader",
+    "named",
+    "python_grader",
+]
 
 ENTRY_POINT_GROUP = "pytest_llmeval.graders"
 """Entry point group through which installed packages provide graders by name."""
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-# Set by @grader on the function it returns, so an entry point naming a decorated
-# function keeps its pass_threshold even when loaded into another registry.
+# Set by @grader on the function it returns: how a registry recognizes a grader, and how
+# an entry point naming a decorated function keeps its pass_threshold.
 _MARK = "__llmeval_grader__"
-_TRACEBACK_LINES = 20
 
 
 @dataclass(frozen=True)
@@ -64,76 +76,71 @@ class RegisteredGrader:
     """``module:qualname`` of ``fn``, to say which function took a name."""
 
 
-@dataclass(frozen=True)
-class RegistrySnapshot:
-    """The state of a registry at one moment, for :meth:`GraderRegistry.restore`."""
-
-    graders: Mapping[str, RegisteredGrader]
-    entry_points: Mapping[str, tuple[EntryPoint, ...]] | None
-    resolved: Mapping[str, FunctionGrader]
-
-
 class GraderRegistry:
-    """Named custom graders: those registered with :meth:`register` and installed ones.
+    """The named custom graders of one run: marked functions of ``root``'s modules, plugins, entry points.
 
-    There is one instance per process (:data:`registry`) rather than one per pytest
-    config, because decorators run at import time, before any config exists. Code that
-    imports modules registering graders more than once in a process (tests, in-process
-    ``pytester`` runs) wraps itself in :meth:`isolated` so that names do not leak from
-    one run into the next.
+    ``root``: modules whose file is under it are searched for ``@grader`` functions
+    (pytest's rootdir in a run; the working directory outside one).
     """
 
-    def __init__(self, *, entry_point_group: str = ENTRY_POINT_GROUP) -> None:
+    def __init__(self, root: Path, *, entry_point_group: str = ENTRY_POINT_GROUP) -> None:
+        self.root = root.resolve()
         self.entry_point_group = entry_point_group
         self._graders: dict[str, RegisteredGrader] = {}
+        self._conflicts: dict[str, str] = {}
+        self._seen: dict[str, ModuleType] = {}
+        """Modules looked at already, by name (a module imported again is looked at again)."""
         self._entry_points: dict[str, tuple[EntryPoint, ...]] | None = None
         self._resolved: dict[str, FunctionGrader] = {}
         self._lock = threading.Lock()
 
     def register(self, name: str, fn: Callable[..., Any], *, pass_threshold: float = 1.0) -> None:
-        """Register ``fn(sample, item) -> float`` as ``name``.
+        """Register ``fn(sample, item) -> float`` as ``name`` in this registry.
 
-        Registering the same function again (same module and qualified name, as when a
-        ``conftest.py`` is imported again by another in-process run) replaces it; another
+        The same function again (same module and qualified name) replaces it; another
         function under a taken name is a :class:`GraderConfigError` naming both.
         """
         _check_name(name)
         threshold = check_threshold(f"grader {name!r}", pass_threshold)
         _check_signature(f"grader {name!r}", fn)
-        origin = _origin(fn)
-        existing = self._graders.get(name)
-        if existing is not None and existing.fn is not fn and existing.origin != origin:
-            raise GraderConfigError(
-                f"grader name {name!r} is already taken by {existing.origin}; cannot also register "
-                f"{origin} under it: rename one of them"
-            )
-        self._graders[name] = RegisteredGrader(name=name, fn=fn, pass_threshold=threshold, origin=origin)
-        self._resolved.pop(name, None)
+        problem = self._add(name, fn, threshold)
+        if problem is not None:
+            raise GraderConfigError(problem)
 
-    def decorator(self, name: str, *, pass_threshold: float = 1.0) -> Callable[[F], F]:
-        """``@registry.decorator("name")``: :meth:`register` the function and return it.
+    def search(self, module: ModuleType) -> None:
+        """Take every ``@grader`` function found in ``module``'s namespace."""
+        try:
+            values = list(vars(module).values())
+        except TypeError:
+            return
+        for value in values:
+            mark = _mark_of(value)
+            if mark is not None:
+                problem = self._add(mark[0], value, mark[1])
+                if problem is not None:
+                    # Reported when the name is used: the module that defines it is already imported.
+                    self._conflicts[mark[0]] = problem
 
-        The same object comes back; it only gains a marker attribute that keeps its
-        pass_threshold when an entry point names it.
-        """
-        _check_name(name)
-        threshold = check_threshold(f"grader {name!r}", pass_threshold)
-
-        def register(fn: F) -> F:
-            self.register(name, fn, pass_threshold=threshold)
-            with suppress(AttributeError, TypeError):  # a callable that takes no attributes
-                setattr(fn, _MARK, (name, threshold))
-            return fn
-
-        return register
+    def search_project(self) -> None:
+        """Search the modules imported from under ``root`` since the last search."""
+        for name, module in list(sys.modules.items()):
+            if not isinstance(module, ModuleType) or self._seen.get(name) is module:
+                continue
+            self._seen[name] = module
+            if _inside(module, self.root):
+                self.search(module)
 
     def get(self, name: str) -> FunctionGrader:
         """The grader registered or installed as ``name``; else a :class:`GraderConfigError`.
 
-        A name registered in code wins over an installed entry point of the same name.
+        A name defined in the project wins over an installed entry point of the same name.
         """
         if not isinstance(name, str):
             raise GraderConfigError(f"a grader name must be a string, got {type(name).__name__} {name!r}")
+        if name not in self._graders:
+            self.search_project()
+        if name in self._conflicts:
+            raise GraderConfigError(self._conflicts[name])
         entry = self._graders.get(name)
         if entry is not None:
             return python_grader(entry.fn, pass_threshold=entry.pass_threshold, name=name)
@@ -143,40 +150,24 @@ class GraderRegistry:
         raise GraderConfigError(self._unknown(name))
 
     def names(self) -> list[str]:
-        """Every registered and installed name, sorted (installed ones are not imported)."""
+        """Every known name, sorted (installed ones are listed, not imported)."""
+        self.search_project()
         return sorted(set(self._graders) | set(self._entry_point_map()))
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and (name in self._graders or name in self._entry_point_map())
+        return isinstance(name, str) and name in self.names()
 
-    def snapshot(self) -> RegistrySnapshot:
-        """The registry's state now; :meth:`restore` puts it back."""
-        return RegistrySnapshot(
-            graders=dict(self._graders),
-            entry_points=None if self._entry_points is None else dict(self._entry_points),
-            resolved=dict(self._resolved),
-        )
-
-    def restore(self, snapshot: RegistrySnapshot) -> None:
-        """Return to the state of ``snapshot``: names registered since are forgotten."""
-        self._graders = dict(snapshot.graders)
-        self._entry_points = None if snapshot.entry_points is None else dict(snapshot.entry_points)
-        self._resolved = dict(snapshot.resolved)
-
-    @contextmanager
-    def isolated(self) -> Iterator[GraderRegistry]:
-        """Inside the block, register freely; on exit the registry is as it was before.
-
-        Entry points are read afresh inside the block, so a package installed (or a
-        ``*.dist-info`` put on ``sys.path``) by a test is seen.
-        """
-        saved = self.snapshot()
-        self._entry_points = None
-        self._resolved = {}
-        try:
-            yield self
-        finally:
-            self.restore(saved)
+    def _add(self, name: str, fn: Callable[..., Any], threshold: float) -> str | None:
+        origin = _origin(fn)
+        existing = self._graders.get(name)
+        if existing is not None and existing.fn is not fn and existing.origin != origin:
+            return (
+                f"grader name {name!r} is already taken by {existing.origin}; cannot also register "
+                f"{origin} under it: rename one of them"
+            )
+        self._graders[name] = RegisteredGrader(name=name, fn=fn, pass_threshold=threshold, origin=origin)
+        self._resolved.pop(name, None)
+        return None
 
     def _entry_point_map(self) -> Mapping[str, tuple[EntryPoint, ...]]:
         with self._lock:
@@ -217,9 +208,8 @@ class GraderRegistry:
                 fn=obj,
             )
         elif callable(obj):
-            mark = getattr(obj, _MARK, None)
-            threshold = mark[1] if isinstance(mark, tuple) and len(mark) == 2 else 1.0
-            resolved = python_grader(obj, pass_threshold=threshold, name=name)
+            mark = _mark_of(obj)
+            resolved = python_grader(obj, pass_threshold=mark[1] if mark else 1.0, name=name)
         else:
             raise GraderConfigError(f"{where} is a {type(obj).__name__}, not a function grade(sample, item) -> float")
         self._resolved[name] = resolved
@@ -239,123 +229,80 @@ class GraderRegistry:
         return f"no grader named {name!r}; {hint}known graders: {', '.join(known)}"
 
 
-registry = GraderRegistry()
-"""The process's registry, which :func:`grader` fills and :func:`named` reads."""
+_ACTIVE: contextvars.ContextVar[GraderRegistry | None] = contextvars.ContextVar("llmeval_graders", default=None)
+"""The registry of the pytest run in progress: set in its configure, reset in its unconfigure
+(nested in-process runs restore the outer one's)."""
+
+
+def activate(registry: GraderRegistry) -> contextvars.Token[GraderRegistry | None]:
+    return _ACTIVE.set(registry)
+
+
+def deactivate(token: contextvars.Token[GraderRegistry | None]) -> None:
+    _ACTIVE.reset(token)
+
+
+def active() -> GraderRegistry:
+    """The running session's registry; outside a session, one for the working directory."""
+    return _ACTIVE.get() or GraderRegistry(Path.cwd())
 
 
 def grader(name: str, *, pass_threshold: float = 1.0) -> Callable[[F], F]:
-    """Register ``fn(sample, item) -> float | bool`` under ``name``; return it unchanged.
+    """Mark ``fn(sample, item) -> float | bool`` as the grader ``name``; return it unchanged.
 
     The function stays an ordinary function you can call in a unit test. Feature files
     use it with ``Then the answer passes "name"``; Python code with :func:`named`. A
     sample passes when the score is at least ``pass_threshold`` (``True`` is 1.0).
     """
-    return registry.decorator(name, pass_threshold=pass_threshold)
+    _check_name(name)
+    threshold = check_threshold(f"grader {name!r}", pass_threshold)
+
+    def mark(fn: F) -> F:
+        _check_signature(f"grader {name!r}", fn)
+        try:
+            setattr(fn, _MARK, (name, threshold))
+        except (AttributeError, TypeError):
+            raise GraderConfigError(
+                f"grader {name!r}: {_origin(fn)} takes no attributes; decorate a function (or a class instance)"
+            ) from None
+        return fn
+
+    return mark
 
 
 def named(name: str) -> FunctionGrader:
-    """The grader registered with :func:`grader` or installed (entry points) as ``name``.
+    """The grader defined with :func:`grader` (or installed through entry points) as ``name``.
 
     An unknown name is a :class:`GraderConfigError` that lists the known names and the
     closest one.
     """
-    return registry.get(name)
+    return active().get(name)
 
 
-def python_grader(
-    fn_or_source: Callable[..., Any] | str,
-    *,
-    pass_threshold: float = 1.0,
-    name: str | None = None,
-) -> FunctionGrader:
-    """A grader from a function ``grade(sample, item) -> float``, or from its source text.
-
-    A string is run as the ``source`` of an OpenAI python grader: it must define
-    ``grade(sample, item)``. It is run in a fresh namespace with the same trust as a
-    ``conftest.py`` (it is the user's own code), once, here.
-
-    The score is ``float(result)`` (``True`` / ``False`` are 1.0 / 0.0), and the sample
-    passes when the score is at least ``pass_threshold``. A function that raises gives an
-    error grade whose reason is the exception's last traceback line and where it was
-    raised; a result that is not a finite number is an error grade too.
-    """
-    if isinstance(fn_or_source, str):
-        label = name if name is not None else "python"
-        fn = _from_source(label, fn_or_source)
-        where: dict[str, Any] = {"source": fn_or_source}
-    elif callable(fn_or_source):
-        fn = fn_or_source
-        label = name if name is not None else getattr(fn, "__name__", type(fn).__name__)
-        where = {"function": _origin(fn)}
-        digest = _source_digest(fn)
-        if digest is not None:
-            where["source_sha256"] = digest
-    else:
-        raise GraderConfigError(
-            "python_grader: expected a function grade(sample, item) or its source as a string, "
-            f"got {type(fn_or_source).__name__} {fn_or_source!r}"
-        )
-    if not isinstance(label, str) or not label:
-        raise GraderConfigError(f"python_grader: name must be a non-empty string, got {label!r}")
-    threshold = check_threshold(f"python_grader {label!r}", pass_threshold)
-    _check_signature(f"python_grader {label!r}", fn)
-    fn_name = getattr(fn, "__name__", None) or type(fn).__name__
-
-    def grade(sample: Sample, item: Item) -> Grade:
-        try:
-            result = fn(sample, item)
-        except Exception as exc:
-            return Grade.errored(
-                label,
-                f"{exception_line(exc)} (in {fn_name}{_raised_at(exc, fn)})",
-                exception=type(exc).__name__,
-                traceback=_short_traceback(exc),
-            )
-        score, problem = _as_score(result)
-        if problem is not None:
-            return Grade.errored(
-                label,
-                f"{fn_name} returned {problem}; return a number such as 1.0 or 0.0 (or a bool)",
-            )
-        passed = score >= threshold
-        verdict = "at least" if passed else "below"
-        reason = f"{label} scored {score:g}, {verdict} the pass threshold {threshold:g}"
-        return Grade(
-            passed=passed,
-            score=score,
-            reason=reason,
-            grader=label,
-            details={"pass_threshold": threshold},
-        )
-
-    spec = {"type": "python", "name": label, **where, "pass_threshold": threshold}
-    return FunctionGrader(name=label, spec=spec, fn=grade)
-
-
-def check_threshold(who: str, value: object) -> float:
-    """``value`` as a float when it is a finite real number, else a GraderConfigError."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise GraderConfigError(f"{who}: pass_threshold must be a number, got {type(value).__name__} {value!r}")
-    threshold = float(value)
-    if not math.isfinite(threshold):
-        raise GraderConfigError(f"{who}: pass_threshold must be a finite number, got {value!r}")
-    return threshold
-
-
-def exception_line(exc: BaseException) -> str:
-    """The last line Python prints for ``exc``: ``ZeroDivisionError: division by zero``.
-
-    Squeezed onto one line, as grade reasons are one line in failure tables.
-    """
-    kind = type(exc)
-    qualname = kind.__qualname__
-    if kind.__module__ not in ("builtins", "__main__"):
-        qualname = f"{kind.__module__}.{qualname}"
+def _mark_of(value: object) -> tuple[str, float] | None:
+    # The instance's own attributes only: a class attribute or a proxy's __getattr__ is no mark.
     try:
-        message = str(exc)
-    except Exception:
-        message = "<exception str() failed>"
-    return one_line(f"{qualname}: {message}" if message else qualname)
+        namespace = vars(value)
+    except TypeError:
+        return None
+    mark = namespace.get(_MARK) if isinstance(namespace, dict) else None
+    if not (isinstance(mark, tuple) and len(mark) == 2 and isinstance(mark[0], str) and callable(value)):
+        return None
+    return mark[0], float(mark[1])
+
+
+def _inside(module: ModuleType, root: Path) -> bool:
+    filename = getattr(module, "__file__", None)
+    if not isinstance(filename, str):
+        return False
+    return os.path.realpath(filename).startswith(str(root) + os.sep)
+
+
+def search_all(registry: GraderRegistry, modules: Iterable[object]) -> None:
+    """Search every module among ``modules`` (pytest's plugins: conftest files, ``-p`` modules)."""
+    for module in modules:
+        if isinstance(module, ModuleType):
+            registry.search(module)
 
 
 def _check_name(name: object) -> None:
@@ -365,101 +312,6 @@ def _check_name(name: object) -> None:
         raise GraderConfigError(
             f"grader name {name!r} must be non-empty, printable, without leading or trailing spaces"
         )
-
-
-def _check_signature(who: str, fn: Callable[..., Any]) -> None:
-    if not callable(fn):
-        raise GraderConfigError(f"{who}: expected a function grade(sample, item), got {type(fn).__name__} {fn!r}")
-    try:
-        signature = inspect.signature(fn)
-    except (TypeError, ValueError):  # some builtins have no signature to check
-        return
-    try:
-        signature.bind(None, None)
-    except TypeError as exc:
-        raise GraderConfigError(
-            f"{who}: {_origin(fn)}({', '.join(signature.parameters)}) cannot be called as grade(sample, item): {exc}"
-        ) from None
-
-
-def _origin(fn: Callable[..., Any]) -> str:
-    module = getattr(fn, "__module__", None) or "?"
-    qualname = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or type(fn).__qualname__
-    return f"{module}:{qualname}"
-
-
-def _source_digest(fn: Callable[..., Any]) -> str | None:
-    # In the spec so that editing a grader's body marks the cases that use it as
-    # redefined against a baseline.
-    try:
-        source = inspect.getsource(fn)
-    except (OSError, TypeError):
-        return None
-    return hashlib.sha256(source.encode()).hexdigest()[:16]
-
-
-def _from_source(label: str, source: str) -> Callable[..., Any]:
-    filename = f"<python_grader {label}>"
-    try:
-        code = compile(source, filename, "exec")
-    except SyntaxError as exc:
-        line = (exc.text or "").rstrip("\n")
-        caret = f"\n    {line}\n    {' ' * max((exc.offset or 1) - 1, 0)}^" if line else ""
-        raise GraderConfigError(
-            f"python_grader {label!r}: source does not compile: {exc.msg} (line {exc.lineno}, "
-            f"column {exc.offset}){caret}"
-        ) from None
-    # Tracebacks of errors raised while grading can then show the source's lines.
-    linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)
-    namespace: dict[str, Any] = {"__name__": f"llmeval_python_grader_{label}", "__builtins__": builtins}
-    try:
-        exec(code, namespace)
-    except Exception as exc:
-        raise GraderConfigError(f"python_grader {label!r}: running the source raised {exception_line(exc)}") from exc
-    fn = namespace.get("grade")
-    if not callable(fn):
-        defined = sorted(key for key, value in namespace.items() if callable(value) and not key.startswith("__"))
-        shown = ", ".join(defined) if defined else "nothing callable"
-        raise GraderConfigError(
-            f"python_grader {label!r}: the source must define a function grade(sample, item); it defines {shown}"
-        )
-    return fn  # type: ignore[no-any-return]
-
-
-def _as_score(result: object) -> tuple[float, str | None]:
-    """(score, None), or (0.0, what was wrong with ``result``)."""
-    if isinstance(result, bool):
-        return (1.0 if result else 0.0), None
-    if not isinstance(result, numbers.Real):
-        return 0.0, f"{type(result).__name__} {one_line(repr(result), 60)}, not a number"
-    try:
-        score = float(result)
-    except (OverflowError, ValueError, TypeError):
-        return 0.0, f"{type(result).__name__} too large for a float"
-    if not math.isfinite(score):
-        return 0.0, f"{score!r}, not a finite number"
-    return score, None
-
-
-def _raised_at(exc: BaseException, fn: Callable[..., Any]) -> str:
-    """``", conftest.py line 12"``: the grader function's line that led to ``exc``."""
-    code = getattr(fn, "__code__", None)
-    frames = list(traceback.walk_tb(exc.__traceback__))
-    own = [(frame, lineno) for frame, lineno in frames if frame.f_code is code]
-    chosen = own[-1] if own else (frames[-1] if frames else None)
-    if chosen is None:
-        return ""
-    frame, lineno = chosen
-    filename = frame.f_code.co_filename
-    shown = filename if filename.startswith("<") else PurePath(filename).name
-    return f", {shown} line {lineno}"
-
-
-def _short_traceback(exc: BaseException) -> str:
-    # The first entry is this module's call of the user's function: not worth showing.
-    tb = exc.__traceback__.tb_next if exc.__traceback__ is not None else None
-    lines = "".join(traceback.format_exception(type(exc), exc, tb)).splitlines()
-    return "\n".join(lines[-_TRACEBACK_LINES:])
 
 
 def _dist_name(ep: EntryPoint) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 
-from .._core.request import ChatRequest
+from .._core.request import EmbeddingRequest
 from ._base import FunctionGrader, Grade, Item, Sample
 from ._context import current
 
@@ -26,7 +26,7 @@ def _cosine_grader(reference: str, pass_threshold: float) -> FunctionGrader:
             return Grade.errored("text_similarity", "cosine needs the engine: call it inside a pytest-llmeval test")
         model = context.embedding_model or DEFAULT_EMBEDDING_MODEL
         answer, wanted = context.engine.generate(
-            [ChatRequest.embedding(model, sample["output_text"]), ChatRequest.embedding(model, reference)]
+            [EmbeddingRequest(model, sample["output_text"]), EmbeddingRequest(model, reference)]
         )
         for outcome in (answer, wanted):
             if outcome.error is not None or outcome.text is None:

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._base import FunctionGrader, Grade, Grader, GraderConfigError, Item, Sample, one_line, preview
-from ._custom import check_threshold, exception_line
+from ._python import check_threshold, exception_line
 
 MAX_FORMULA_LENGTH = 10_000
 """Longest formula accepted, in characters."""

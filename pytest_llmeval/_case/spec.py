@@ -1,0 +1,128 @@
+"""What defines one case, whichever front end wrote it: :class:`CaseSpec`.
+
+The Gherkin steps fill it step by step, ``llm.ask`` and the declarative marker fill it at
+once, an OpenAI eval item fills it from its definition; from here on a case means the
+same thing everywhere (:mod:`.pipeline` runs it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .._config.options import Settings
+from .._config.parse import parse_sample_spec
+from .._core.request import ChatRequest
+from ..graders._base import Grader
+
+ROUND = 5
+"""Samples per round of adaptive sampling."""
+
+NO_MODEL = (
+    "no model: add 'Given the model \"...\"', a @model:NAME tag, the llmeval marker's model=, "
+    "--llmeval-model, or llmeval_model in the ini file"
+)
+NO_USER = "no user message: add a step 'When the user says \"...\"'"
+NOTHING_GRADES = "nothing grades the answer: add a Then step (see docs/steps.md)"
+
+
+class CaseSetupError(Exception):
+    """A case cannot be run as written (no model, unreadable prompt file...)."""
+
+
+@dataclass
+class CaseSpec:
+    """What defines one case, filled step by step (or by one ``llm.ask``)."""
+
+    case_id: str
+    nodeid: str
+    group: str
+    base_dir: Path
+    """Folder that relative paths in this case are resolved from."""
+    row: dict[str, Any] = field(default_factory=dict)
+    """The Examples row and/or dataset row (the graders' ``item``)."""
+    model: str | None = None
+    samples: int = 1
+    threshold: float = 1.0
+    system: str | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)
+    user: str | None = None
+    images: list[str] = field(default_factory=list)
+    """Data URLs of images attached to the user message."""
+    params: dict[str, Any] = field(default_factory=dict)
+    response_format: dict[str, Any] | None = None
+    target: str | None = None
+    judge_model: str | None = None
+    """The scenario's @judge: tag (or the marker's judge_model), for judges that name no model."""
+    adaptive_max: int | None = None
+    """``@samples:auto``: draw rounds of samples until the verdict is clear, at most this many."""
+    side_by_side: str | None = None
+    """The model this item runs on when several ``--llmeval-model`` are compared."""
+    strict_stats: bool = False
+    """--llmeval-stats=strict: a case whose interval straddles the threshold is inconclusive."""
+    graders: list[Grader] = field(default_factory=list)
+
+    def messages(self) -> tuple[dict[str, Any], ...]:
+        if self.user is None:
+            raise CaseSetupError(NO_USER)
+        messages: list[dict[str, Any]] = []
+        if self.system is not None:
+            messages.append({"role": "system", "content": self.system})
+        messages.extend(self.history)
+        if self.images:
+            parts: list[dict[str, Any]] = [{"type": "text", "text": self.user}]
+            parts.extend({"type": "image_url", "image_url": {"url": url}} for url in self.images)
+            messages.append({"role": "user", "content": parts})
+        else:
+            messages.append({"role": "user", "content": self.user})
+        return tuple(messages)
+
+    def requests(self, start: int = 0, count: int | None = None) -> list[ChatRequest]:
+        """One request per sample; the sample index keeps their cache entries apart."""
+        if self.model is None:
+            raise CaseSetupError(NO_MODEL)
+        messages = self.messages()
+        return [
+            ChatRequest(
+                model=self.model,
+                messages=messages,
+                params=dict(self.params),
+                response_format=self.response_format,
+                sample_index=index,
+            )
+            for index in range(start, start + (self.samples if count is None else count))
+        ]
+
+    def problem(self) -> str | None:
+        """Why this case cannot run as written, before anything is sent (None: it can).
+
+        An eval without a grader would pass whatever came back: an eval that cannot fail.
+        """
+        if self.user is None:
+            return NO_USER
+        if not self.graders:
+            return NOTHING_GRADES
+        if self.model is None and self.target is None:
+            return NO_MODEL
+        return None
+
+
+def resolve_model(settings: Settings, *specific: str | None, side_by_side: str | None = None) -> str | None:
+    """The compared model, else the CLI override, else the most specific of step/tag/marker, else the ini."""
+    if side_by_side is not None:
+        return side_by_side
+    if settings.model_override:
+        return settings.model_override
+    return next((m for m in specific if m), settings.default_model)
+
+
+def sample_plan(written: str | int | None, settings: Settings) -> tuple[int, int | None]:
+    """(samples of the first round, the adaptive maximum or None) from a tag or marker value."""
+    if written is None:
+        return settings.samples, None
+    fixed, maximum = parse_sample_spec(str(written))
+    if fixed is not None:
+        return fixed, None
+    top = maximum or settings.max_samples
+    return min(ROUND, top), top

@@ -1,0 +1,65 @@
+"""What generation did, counted: one typed value for the engine, the xdist heartbeats,
+the progress line and the end-of-run ``requests:`` line.
+
+::
+
+    counters = Counters(total=10, done=4, cached=1)
+    Counters.from_dict(counters.to_dict()) == counters      # how a heartbeat carries them
+    sum_counters([a, b]).done                                # every worker's, added up
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+
+@dataclass
+class Counters:
+    """Requests and their outcomes so far (mutable: the engine counts into it as it goes)."""
+
+    total: int = 0
+    """Requests planned or asked for (each distinct request once)."""
+    done: int = 0
+    """Requests with an outcome: answered, errored or served from the cache."""
+    cached: int = 0
+    """Of ``done``, served from the response cache."""
+    in_flight: int = 0
+    """Requests on the network right now."""
+    retries: int = 0
+    errors: int = 0
+    """Requests that ended without an answer."""
+    rate_limited: int = 0
+    """Responses 429."""
+    tokens: int = 0
+    spent: float = 0.0
+    """US dollars, priced from the table."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Counters:
+        """Counters from a heartbeat; unknown or malformed entries are ignored, not fatal."""
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            value = data.get(f.name)
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                values[f.name] = float(value) if f.name == "spent" else int(value)
+        return cls(**values)
+
+    def __add__(self, other: Counters) -> Counters:
+        return Counters(**{f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)})
+
+    @property
+    def sent(self) -> int:
+        """Requests that went to the network (done, not from the cache)."""
+        return self.done - self.cached
+
+
+def sum_counters(parts: Iterable[Counters]) -> Counters:
+    total = Counters()
+    for part in parts:
+        total = total + part
+    return total

@@ -1,0 +1,115 @@
+"""The Python front end's markers: ``@pytest.mark.llmeval(...)`` and ``llmeval_dataset(path)``.
+
+::
+
+    @pytest.mark.llmeval(samples=5, threshold=0.8, model="gpt-4.1-mini")
+    @pytest.mark.llmeval_dataset("golden/orders.jsonl")
+    def test_extracts_order(llm, case): ...
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .._case.outcome import fail
+from .._case.params import ROW_FIXTURE, compared_model, dataset_params, dataset_row, params_of
+from .._case.spec import resolve_model, sample_plan
+from .._config.options import Settings
+from .._config.parse import parse_threshold
+from .._core.ids import with_model
+
+MARK_KEYS = frozenset({"samples", "threshold", "model", "parameters", "target", "judge_model"})
+
+
+@dataclass(frozen=True)
+class MarkedCase:
+    """What the ``llmeval`` marker and the item's parameters say about the test's case."""
+
+    case_id: str
+    samples: int
+    adaptive_max: int | None
+    threshold: float
+    model: str | None
+    """The model after precedence (compared model, CLI, marker, ini); ``ask(model=)`` may still win."""
+    marker_model: str | None
+    side_by_side: str | None
+    parameters: dict[str, Any] = field(default_factory=dict)
+    target: str | None = None
+    judge_model: str | None = None
+    row: dict[str, Any] = field(default_factory=dict)
+
+
+def marked_case(item: pytest.Item, settings: Settings) -> MarkedCase:
+    """Read the marker (a bad argument fails the test naming it) and the item's row and model."""
+    __tracebackhide__ = True
+    marker = item.get_closest_marker("llmeval")
+    options: dict[str, Any] = dict(marker.kwargs) if marker else {}
+    unknown = set(options) - MARK_KEYS
+    if unknown:
+        fail(f"{item.nodeid}: unknown llmeval marker argument(s) {sorted(unknown)}; use {sorted(MARK_KEYS)}")
+    problem = None
+    try:
+        samples, adaptive_max = sample_plan(options.get("samples"), settings)
+        threshold = parse_threshold(str(options.get("threshold", settings.threshold)))
+    except ValueError as exc:
+        problem = f"{item.nodeid}: @pytest.mark.llmeval: {exc}"
+    if problem is not None:
+        fail(problem)
+    params = params_of(item)
+    side_by_side = compared_model(params)
+    base = item.name
+    row: dict[str, Any] = {}
+    dataset = dataset_row(params)
+    if dataset is not None:
+        row = dict(dataset.row)
+        base = f"{getattr(item, 'originalname', item.name)}[{dataset.case_id}]"
+    if side_by_side is not None:
+        # The test id carries the model as a parameter; the case id carries it as a suffix.
+        base = base.replace(f"-{side_by_side}]", "]").replace(f"[{side_by_side}-", "[").replace(f"[{side_by_side}]", "")
+    marker_model = options.get("model")
+    return MarkedCase(
+        case_id=with_model(base, side_by_side),
+        samples=samples,
+        adaptive_max=adaptive_max,
+        threshold=threshold,
+        model=resolve_model(settings, marker_model, side_by_side=side_by_side),
+        marker_model=marker_model,
+        side_by_side=side_by_side,
+        parameters=dict(options.get("parameters") or {}),
+        target=options.get("target"),
+        judge_model=options.get("judge_model"),
+        row=row,
+    )
+
+
+def case_row(request: pytest.FixtureRequest, row: object) -> dict[str, Any]:
+    """The dataset row of the current test (see the ``llmeval_dataset`` marker)."""
+    __tracebackhide__ = True
+    found = dataset_row({ROW_FIXTURE: row})
+    if found is None:
+        fail(f"{request.node.nodeid}: the 'case' fixture needs @pytest.mark.llmeval_dataset(\"path\")")
+    return dict(found.row)
+
+
+def generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Parametrize tests marked ``llmeval_dataset`` (paths relative to the test module)."""
+    __tracebackhide__ = True
+    marker = metafunc.definition.get_closest_marker("llmeval_dataset")
+    if marker is None:
+        return
+    if not marker.args or not isinstance(marker.args[0], str | Path):
+        fail(f'{metafunc.definition.nodeid}: use @pytest.mark.llmeval_dataset("path")')
+    if ROW_FIXTURE not in metafunc.fixturenames:
+        fail(f"{metafunc.definition.nodeid}: @pytest.mark.llmeval_dataset needs the test to take the 'case' fixture")
+    path = Path(str(metafunc.definition.path)).parent / marker.args[0]
+    where = f"{metafunc.definition.nodeid}: llmeval_dataset({str(marker.args[0])!r})"
+    metafunc.parametrize(ROW_FIXTURE, dataset_params(path, where))
+
+
+def is_eval(metafunc: pytest.Metafunc) -> bool:
+    """A test that takes the ``llm`` fixture is an eval."""
+    return "llm" in metafunc.fixturenames

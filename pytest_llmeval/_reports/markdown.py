@@ -1,0 +1,31 @@
+"""The Markdown report: for CI job summaries and PR comments."""
+
+from __future__ import annotations
+
+from .._core.records import RunReport
+
+
+def markdown(report: RunReport) -> str:
+    """A Markdown summary for CI job summaries and PR comments."""
+    lines = [
+        "# LLM eval results",
+        "",
+        "| group | pass rate | cases | failed | errored | samples | failed samples | errored samples "
+        "| cache hits | tokens | cost (USD) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for g in [*report.groups, report.overall]:
+        rate = "n/a" if g.pass_rate is None else f"{g.pass_rate:.1%}"
+        lines.append(
+            f"| {g.group} | {g.passed}/{g.passed + g.failed} ({rate}) | {g.cases} | {g.failed} | "
+            f"{g.errored} | {g.samples} | {g.sample_failures} | {g.sample_errors} | {g.cache_hits} | {g.tokens} "
+            f"| {g.cost_usd:.4f} |"
+        )
+    bad = [r for r in report.cases if r.verdict != "pass"]
+    if bad:
+        lines += ["", "## Cases that did not pass", "", "| case | model | verdict | passes | reason |"]
+        lines.append("|---|---|---|---|---|")
+        for r in bad:
+            reason = r.reason.splitlines()[0].replace("|", "/") if r.reason else ""
+            lines.append(f"| `{r.case_id}` | {r.model} | {r.verdict} | {r.passes}/{r.passes + r.failures} | {reason} |")
+    return "\n".join(lines)
