@@ -1,8 +1,9 @@
 """Our Gherkin tags: ``@samples:N``, ``@threshold:P``, ``@model:M``, ``@judge:M``,
 ``@dataset:path``, ``@target:name`` — read once per scenario, checked at collection.
 
-A tag on the Feature applies to all its scenarios; a scenario's (or its Rule's) wins. A
-bad value fails collection with the feature file, line and tag.
+A tag on the Feature applies to all its scenarios, a Rule's to the scenarios of that
+Rule; the most specific wins (Scenario over Rule over Feature). A bad value fails
+collection with the feature file, line and tag.
 """
 
 from __future__ import annotations
@@ -52,9 +53,9 @@ def read_tags(template: ScenarioTemplate, root: Path) -> Tags:
     """Parse the tags, failing collection with the feature file, line and tag on a bad value."""
     __tracebackhide__ = True
     feature = template.feature
-    scenario_tags = set(template.tags) | (template.rule.tags if template.rule else set())
+    rule_tags = template.rule.tags if template.rule else set()
     values: dict[str, Any] = {}
-    for level in (feature.tags, scenario_tags):  # later level wins
+    for level in (feature.tags, rule_tags, set(template.tags)):  # later level wins
         for tag in sorted(level):
             name, _, value = tag.partition(":")
             if f"{name}:" not in TAG_PREFIXES:

@@ -10,6 +10,7 @@ the progress line and the end-of-run ``requests:`` line.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any
@@ -45,7 +46,7 @@ class Counters:
         values: dict[str, Any] = {}
         for f in fields(cls):
             value = data.get(f.name)
-            if isinstance(value, int | float) and not isinstance(value, bool):
+            if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
                 values[f.name] = float(value) if f.name == "spent" else int(value)
         return cls(**values)
 

@@ -42,7 +42,8 @@ def after(attempt: Attempt, retries: int, max_retries: int) -> Next:
     if wait > MAX_RETRY_WAIT:
         return Next(
             Generation.failed(
-                f"{generation.error} (the server asked to wait {wait:.0f} s, more than {MAX_RETRY_WAIT:.0f} s)"
+                f"{generation.error} (the server asked to wait {wait:.0f} s, more than {MAX_RETRY_WAIT:.0f} s)",
+                generation.latency,
             )
         )
     return Next(generation, wait)

@@ -37,6 +37,8 @@ async def run_jobs(
             job = await queue.get()
             try:
                 await run_one(job)
+            except Exception:  # run_one records its own outcome; a worker that died would shrink the pool
+                pass
             finally:
                 for follower in waiting.pop(job.key, []):
                     queue.put_nowait(follower)

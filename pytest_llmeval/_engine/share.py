@@ -62,8 +62,11 @@ class SharedRun:
 
     def worker_state(self, index: int) -> dict[str, Any] | None:
         try:
-            data: dict[str, Any] = json.loads((self.root / "workers" / f"{index}.json").read_text())
+            data = json.loads((self.root / "workers" / f"{index}.json").read_text())
         except (OSError, ValueError):
+            return None
+        # A damaged heartbeat is no heartbeat: the worker is judged by its next one.
+        if not isinstance(data, dict) or not isinstance(data.get("at"), int | float):
             return None
         return data
 

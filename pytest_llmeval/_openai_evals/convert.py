@@ -184,4 +184,6 @@ def _steps(steps: list[Step]) -> list[str]:
 def _test_module(name: str, stem: str, as_is: bool) -> str:
     template = "test_module_samples.py.tmpl" if as_is else "test_module.py.tmpl"
     text = files(__package__).joinpath(template).read_text(encoding="utf-8")
-    return Template(text).substitute(name=repr(name), stem=stem, target=target_name(stem))
+    # Shown in the module's docstring: quotes and backslashes escaped, so no name can end it.
+    shown = repr(name).replace("\\", "\\\\").replace('"', '\\"')
+    return Template(text).substitute(name=shown, stem=stem, target=target_name(stem))

@@ -67,7 +67,7 @@ def marked_case(item: pytest.Item, settings: Settings) -> MarkedCase:
     if dataset is not None:
         row = dict(dataset.row)
         base = f"{getattr(item, 'originalname', item.name)}[{dataset.case_id}]"
-    if side_by_side is not None:
+    elif side_by_side is not None:
         # The test id carries the model as a parameter; the case id carries it as a suffix.
         base = base.replace(f"-{side_by_side}]", "]").replace(f"[{side_by_side}-", "[").replace(f"[{side_by_side}]", "")
     marker_model = options.get("model")

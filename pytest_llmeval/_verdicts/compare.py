@@ -49,10 +49,11 @@ def model_summaries(records: Sequence[EvalRecord]) -> list[ModelSummary]:
 
 def comparisons(records: Sequence[EvalRecord], order: Sequence[str] = ()) -> list[ModelComparison]:
     """Every pair of models, in the order they were given (``order``)."""
-    rates: dict[str, dict[str, float]] = {model: {} for model in order}
+    # A case is its group and its id: two modules may each have a test_answer.
+    rates: dict[str, dict[tuple[str, str], float]] = {model: {} for model in order}
     for record in records:
         if record.pass_rate is not None:
-            rates.setdefault(record.model, {})[base_id(record)] = record.pass_rate
+            rates.setdefault(record.model, {})[(record.group, base_id(record))] = record.pass_rate
     result = []
     for a, b in itertools.combinations([m for m in rates if rates[m]], 2):
         shared = sorted(set(rates[a]) & set(rates[b]))

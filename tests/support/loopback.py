@@ -651,6 +651,8 @@ class LoopbackServer:
             out = self._render(reply, body)
         latency = reply.latency if reply is not None and reply.latency is not None else rule_latency
         out.latency = self.latency if latency is None else latency
+        # The server's own decision, so tests can check which latency applied without a stopwatch.
+        out.headers.append(("x-loopback-latency", _format_number(out.latency)))
         return out
 
     def _render(self, reply: Reply, body: dict[str, Any]) -> _Outcome:

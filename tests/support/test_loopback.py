@@ -248,10 +248,9 @@ def test_drop_is_a_connection_error_not_a_timeout(server: LoopbackServer, client
 
 def test_timeout_fault_trips_the_client_timeout(server: LoopbackServer, client: openai.OpenAI) -> None:
     server.add_rule(None, Fault.timeout(3))
-    started = time.monotonic()
     with pytest.raises(openai.APITimeoutError):
         ask(client, "hi", timeout=0.5)
-    assert 0.4 < time.monotonic() - started < 2.0
+    assert server.total_requests == 1  # the client gave up on a request the server did receive
 
 
 def test_garbage_json_raises_json_decode_error(server: LoopbackServer, client: openai.OpenAI) -> None:
@@ -368,16 +367,14 @@ def test_scales_to_256_concurrent_connections() -> None:
             conn.close()
 
     with LoopbackServer(latency=0.5, max_seconds=30) as server:
-        started = time.monotonic()
         threads = [threading.Thread(target=one, args=(server.port,)) for _ in range(connections)]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join(timeout=15)
-        elapsed = time.monotonic() - started
         assert statuses == [200] * connections
+        # Half of them in flight at once: served side by side, not one after another.
         assert server.peak_in_flight >= connections // 2
-        assert elapsed < 5.0  # serially this would take 128 s
 
 
 def test_latency_precedence_reply_over_rule_over_server(server: LoopbackServer, client: openai.OpenAI) -> None:
@@ -385,14 +382,15 @@ def test_latency_precedence_reply_over_rule_over_server(server: LoopbackServer, 
     server.add_rule("rule", "r", latency=0.0)
     server.add_rule("reply", Reply.text("x", latency=0.0), latency=1.0)
 
-    def timed(content: str) -> float:
-        started = time.monotonic()
-        ask(client, content)
-        return time.monotonic() - started
+    def applied(content: str) -> str:
+        raw = client.chat.completions.with_raw_response.create(
+            model="loopback-chat", messages=[{"role": "user", "content": content}]
+        )
+        return raw.headers["x-loopback-latency"]
 
-    assert timed("server default") >= 0.29
-    assert timed("rule") < 0.25
-    assert timed("reply") < 0.25
+    assert applied("server default") == "0.3"
+    assert applied("rule") == "0"
+    assert applied("reply") == "0"  # the reply's own latency wins over its rule's 1.0
 
 
 def test_reset_clears_rules_log_and_counters(server: LoopbackServer, client: openai.OpenAI) -> None:
@@ -444,11 +442,9 @@ def test_stop_releases_a_held_request_promptly(server: LoopbackServer, client: o
     deadline = time.monotonic() + 5
     while server.in_flight == 0 and time.monotonic() < deadline:
         time.sleep(0.01)
-    started = time.monotonic()
     server.stop()
-    thread.join(timeout=10)
+    thread.join(timeout=10)  # the request holds for 60 s: only a prompt release ends it in time
     assert not thread.is_alive()
-    assert time.monotonic() - started < 3
     assert len(errors) == 1 and isinstance(errors[0], openai.APIConnectionError)
 
 
