@@ -2,8 +2,9 @@
 
 Run from the repository root (after the README's install):
 
-    .venv/bin/python benchmarks/run.py            # every benchmark, prints a table
+    .venv/bin/python benchmarks/run.py            # the engine benchmarks, prints a table
     .venv/bin/python benchmarks/run.py --only latency,xdist --n 500
+    .venv/bin/python benchmarks/run.py --only new  # python-declared/ask, targets, retry-429, server-bucket
 
 Each benchmark writes a throwaway project of feature-file cases (an Outline with N Examples
 rows, exact-match grader), starts ``tests/support/loopback.py`` as its own process with a fixed
@@ -22,24 +23,38 @@ import tempfile
 import textwrap
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 LOOPBACK = ROOT / "tests" / "support" / "loopback.py"
+sys.path.insert(0, str(LOOPBACK.parent))
+from loopback import body_share  # noqa: E402  (standard library only, like the server process)
+
+#: The share rule of ``retry-429``: 20 % of the distinct requests get one 429 with Retry-After 1.
+SHARE = 0.2
+SHARE_429 = {"match": None, "fault": {"status": 429, "retry_after": 1}, "share": SHARE, "once": True}
 
 
 @contextmanager
-def loopback(latency: float, rpm: int | None = None) -> Iterator[str]:
-    """A loopback server in its own process (so its CPU is not the plugin's); yields its URL."""
+def loopback(
+    latency: float, rpm: int | None = None, rules: Sequence[Mapping[str, Any]] = (), server_args: Sequence[str] = ()
+) -> Iterator[str]:
+    """A loopback server in its own process (so its CPU is not the plugin's); yields its URL.
+
+    ``rules`` go before the catch-all rule that answers "ok"; ``server_args`` are extra CLI
+    options (``--bucket-requests 600`` ...).
+    """
     args = [sys.executable, str(LOOPBACK), "--port", "0", "--latency", str(latency), "--max-seconds", "900"]
     if rpm:
         args += ["--rpm", str(rpm)]
-    rules = Path(tempfile.mkstemp(suffix=".json")[1])
-    rules.write_text(json.dumps([{"match": None, "reply": "ok"}]))
-    args += ["--rules", str(rules)]
+    args += server_args
+    rules_file = Path(tempfile.mkstemp(suffix=".json")[1])
+    rules_file.write_text(json.dumps([*rules, {"match": None, "reply": "ok"}]))
+    args += ["--rules", str(rules_file)]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
@@ -50,7 +65,7 @@ def loopback(latency: float, rpm: int | None = None) -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
-        rules.unlink(missing_ok=True)
+        rules_file.unlink(missing_ok=True)
 
 
 def stats(url: str) -> dict[str, int]:
@@ -59,12 +74,18 @@ def stats(url: str) -> dict[str, int]:
     return data
 
 
+def logged_bodies(url: str) -> list[Any]:
+    """The JSON bodies of the requests the server logged (``/_requests``)."""
+    with urllib.request.urlopen(url.removesuffix("/v1") + "/_requests", timeout=30) as response:
+        return [entry["body"] for entry in json.loads(response.read())]
+
+
 def reset(url: str) -> None:
     request = urllib.request.Request(url.removesuffix("/v1") + "/_stats".replace("_stats", "_reset"), method="POST")
     urllib.request.urlopen(request, timeout=10).close()
 
 
-def make_project(root: Path, n: int, bare: bool = False) -> Path:
+def make_project(root: Path, n: int, bare: bool = False, given: str = 'Given the model "bench-model"') -> Path:
     """An Outline with ``n`` rows; ``bare`` makes the same scenarios with empty steps and no plugin."""
     project = root / ("bare" if bare else "plugin")
     (project / "features").mkdir(parents=True, exist_ok=True)
@@ -74,14 +95,14 @@ def make_project(root: Path, n: int, bare: bool = False) -> Path:
             """\
             Feature: bench
               Scenario Outline: case
-                Given the model "bench-model"
+                {given}
                 When the user says "question <q>"
                 Then the answer equals "ok"
 
                 Examples:
                   | q |
             """
-        )
+        ).format(given=given)
         + rows
         + "\n"
     )
@@ -225,21 +246,261 @@ def bench_rpm(tmp: Path, n: int, rpm: int) -> dict[str, object]:
     }
 
 
+# ------------------------------------------------------------------------ Python tests, targets, 429s
+
+PYTHON_TESTS = {
+    "ask": """\
+import pytest
+from pytest_llmeval import graders
+
+
+@pytest.mark.llmeval_dataset("rows.jsonl")
+def test_x(llm, case):
+    llm.ask(f"question {case['q']}", model="bench-model").check(graders.string_check("ok", "eq"))
+""",
+    # The declarative form: the same request, written in the marker, planned before the tests.
+    "declared": """\
+import pytest
+from pytest_llmeval import graders
+
+
+@pytest.mark.llmeval(model="bench-model", prompt="question {q}")
+@pytest.mark.llmeval_dataset("rows.jsonl")
+def test_x(answer):
+    answer.check(graders.string_check("ok", "eq"))
+""",
+}
+
+#: The application a target benchmark evaluates: a module-level function, so registering it
+#: another way (``--target-registration``) only changes the lines that register it.
+TARGET_APPS = {
+    "async": """\
+import asyncio
+
+import pytest
+import pytest_llmeval
+
+
+async def app(case):
+    await asyncio.sleep({latency})
+    return "ok"
+""",
+    "sync": """\
+import time
+
+import pytest
+import pytest_llmeval
+
+
+def app(case):
+    time.sleep({latency})
+    return "ok"
+""",
+}
+TARGET_REGISTRATIONS = {
+    "fixture": """
+
+@pytest.fixture
+def llmeval_targets():
+    return {"app": app}
+""",
+    "decorator": """
+
+pytest_llmeval.target("app")(app)
+""",
+}
+
+
+def make_python_project(root: Path, n: int, style: str = "ask") -> Path:
+    """``n`` Python tests: one ``llmeval_dataset`` row each, one request (``ask`` or declared), an exact-match check."""
+    project = root / "python"
+    project.mkdir(parents=True, exist_ok=True)
+    rows = "".join(json.dumps({"id": f"r{i}", "q": f"q{i}"}) + "\n" for i in range(n))
+    (project / "rows.jsonl").write_text(rows)
+    (project / "test_bench.py").write_text(PYTHON_TESTS[style])
+    (project / "pytest.ini").write_text("[pytest]\n")
+    return project
+
+
+def make_target_project(root: Path, n: int, kind: str, latency: float, registration: str) -> Path:
+    """The feature-file Outline with ``Given the target "app"``; conftest.py holds the app and registers it."""
+    project = make_project(root / f"target-{kind}", n, given='Given the target "app"')
+    app = TARGET_APPS[kind].format(latency=latency)
+    (project / "conftest.py").write_text(app + TARGET_REGISTRATIONS[registration])
+    return project
+
+
+def report_counts(report_dir: Path) -> dict[str, int | None]:
+    """Cases by outcome from ``--llmeval-report=json`` (answered: every case whose verdict is not error)."""
+    path = report_dir / "llmeval-report.json"
+    if not path.exists():
+        return {"cases": None, "answered": None, "errored": None, "passed": None}
+    overall = json.loads(path.read_text())["overall"]
+    return {
+        "cases": overall["cases"],
+        "answered": overall["cases"] - overall["errored"],
+        "errored": overall["errored"],
+        "passed": overall["passed"],
+    }
+
+
+def xdist_args(workers: int) -> list[str]:
+    return ["-n", str(workers)] if workers > 1 else ["-p", "no:xdist"]
+
+
+def bench_python_ask(
+    tmp: Path, n: int, latency: float, concurrency: int, workers: int, style: str = "ask"
+) -> dict[str, object]:
+    project = make_python_project(tmp / f"python-{style}-{workers}", n, style)
+    with loopback(latency) as url:
+        run = run_pytest(project, *plugin_args(url, concurrency, "off", tmp / "cache-python"), *xdist_args(workers))
+        server = stats(url)
+    floor = n * latency / concurrency
+    return {
+        "benchmark": f"python {'llm.ask' if style == 'ask' else 'declared'}, latency {latency * 1000:.0f} ms"
+        + (f", -n {workers}" if workers > 1 else ""),
+        "N": n,
+        "latency_s": latency,
+        "concurrency": concurrency,
+        "wall_s": round(run.wall, 2),
+        "floor_s": round(floor, 2),
+        "wall/floor": round(run.wall / floor, 2),
+        "peak_in_flight": server["peak_in_flight"],
+        "requests": server["total_requests"],
+        "exit": run.returncode,
+    }
+
+
+def bench_target(
+    tmp: Path, n: int, kind: str, latency: float, concurrency: int, registration: str
+) -> dict[str, object]:
+    """A target that takes ``latency`` seconds per call; no server, no network."""
+    project = make_target_project(tmp, n, kind, latency, registration)
+    report = tmp / f"report-target-{kind}"
+    run = run_pytest(
+        project,
+        f"--llmeval-concurrency={concurrency}",
+        "--llmeval-cache=off",
+        f"--llmeval-cache-dir={tmp / 'cache-target'}",
+        "--llmeval-report=json",
+        f"--llmeval-report-dir={report}",
+        "-p",
+        "no:xdist",
+    )
+    floor = n * latency / concurrency
+    return {
+        "benchmark": f"{kind} target, {latency * 1000:.0f} ms per call",
+        "N": n,
+        "concurrency": concurrency,
+        "registration": registration,
+        "wall_s": round(run.wall, 2),
+        "floor_s": round(floor, 2),
+        "wall/floor": round(run.wall / floor, 2),
+        **report_counts(report),
+        "exit": run.returncode,
+    }
+
+
+def bench_retry_429(tmp: Path, n: int, latency: float, concurrency: int) -> dict[str, object]:
+    """20 % of the distinct requests get one 429 (Retry-After 1) and succeed when retried."""
+    project = make_project(tmp / "retry-429", n)
+    report = tmp / "report-retry-429"
+    with loopback(latency, rules=[SHARE_429]) as url:
+        run = run_pytest(
+            project,
+            *plugin_args(url, concurrency, "off", tmp / "cache-retry-429"),
+            "--llmeval-report=json",
+            f"--llmeval-report-dir={report}",
+            "-p",
+            "no:xdist",
+        )
+        server = stats(url)
+        bodies = {json.dumps(body, sort_keys=True): body for body in logged_bodies(url)}
+    faulted = sum(1 for body in bodies.values() if body_share(body) < SHARE)
+    return {
+        "benchmark": "20 % of requests 429 once (Retry-After 1)",
+        "N": n,
+        "latency_s": latency,
+        "concurrency": concurrency,
+        "wall_s": round(run.wall, 2),
+        "floor_s": round(n * latency / concurrency, 2),
+        "requests": server["total_requests"],
+        "responses_429": server["responses_429"],
+        "faulted_bodies": faulted,
+        **report_counts(report),
+        "exit": run.returncode,
+    }
+
+
+def bench_server_bucket(
+    tmp: Path, n: int, capacity: int, refill: float, latency: float, concurrency: int, workers: int
+) -> dict[str, object]:
+    """A server with an OpenAI-style request bucket and no ``--llmeval-rpm``: the engine must cope alone."""
+    project = make_project(tmp / f"bucket-{workers}", n)
+    report = tmp / f"report-bucket-{workers}"
+    bucket = ["--bucket-requests", str(capacity), "--bucket-refill", str(refill)]
+    with loopback(latency, server_args=bucket) as url:
+        run = run_pytest(
+            project,
+            *plugin_args(url, concurrency, "off", tmp / f"cache-bucket-{workers}"),
+            "--llmeval-report=json",
+            f"--llmeval-report-dir={report}",
+            *xdist_args(workers),
+        )
+        server = stats(url)
+    sent, limited = server["total_requests"], server["responses_429"]
+    return {
+        "benchmark": f"server bucket {capacity}, {refill:g}/s" + (f", -n {workers}" if workers > 1 else ""),
+        "N": n,
+        "latency_s": latency,
+        "concurrency": concurrency,
+        "wall_s": round(run.wall, 2),
+        "floor_s": round(max(0, n - capacity) / refill, 2),
+        "requests": sent,
+        "responses_429": limited,
+        "share_429": round(limited / sent, 4) if sent else None,
+        **report_counts(report),
+        "exit": run.returncode,
+    }
+
+
 BENCHMARKS = ("latency", "xdist", "overhead", "cached", "rpm")
+NEW_BENCHMARKS = ("python-declared", "python-ask", "target-async", "target-sync", "retry-429", "server-bucket")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", default=",".join(BENCHMARKS), help=f"comma-separated subset of {BENCHMARKS}")
+    parser.add_argument(
+        "--only",
+        default=",".join(BENCHMARKS),
+        help=f"comma-separated names from {BENCHMARKS + NEW_BENCHMARKS}, or 'new' / 'all' (default: {BENCHMARKS})",
+    )
     parser.add_argument("--n", type=int, default=1000, help="cases for the latency/xdist/cached benchmarks")
     parser.add_argument("--overhead-n", type=int, default=10_000, help="cases for the overhead benchmark")
     parser.add_argument("--rpm-n", type=int, default=300)
     parser.add_argument(
         "--overhead-concurrency", type=int, default=32, help="concurrency at latency 0 (default: the plugin's default)"
     )
+    parser.add_argument("--python-n", type=int, default=500, help="tests for the python-ask benchmark")
+    parser.add_argument("--target-n", type=int, default=500, help="cases for the target-async/target-sync benchmarks")
+    parser.add_argument("--retry-n", type=int, default=500, help="cases for the retry-429 benchmark")
+    parser.add_argument("--bucket-n", type=int, default=900, help="cases for the server-bucket benchmark")
+    parser.add_argument(
+        "--target-registration",
+        choices=sorted(TARGET_REGISTRATIONS),
+        default="decorator",
+        help="how the target benchmarks' conftest.py registers the app: the llmeval_targets fixture "
+        "or @pytest_llmeval.target",
+    )
     args = parser.parse_args()
-    chosen = args.only.split(",")
-    results = []
+    chosen: list[str] = []
+    for name in args.only.split(","):
+        groups = {"all": BENCHMARKS + NEW_BENCHMARKS, "new": NEW_BENCHMARKS}
+        chosen += groups.get(name, (name,))
+    unknown = sorted(set(chosen) - set(BENCHMARKS + NEW_BENCHMARKS))
+    if unknown:
+        parser.error(f"unknown benchmark(s) {unknown}; use {BENCHMARKS + NEW_BENCHMARKS}, 'new' or 'all'")
+    results = Results()
     with tempfile.TemporaryDirectory(prefix="llmeval-bench-") as name:
         tmp = Path(name)
         if "latency" in chosen:
@@ -252,9 +513,29 @@ def main() -> None:
             results.append(bench_cached(tmp, args.n))
         if "rpm" in chosen:
             results.append(bench_rpm(tmp, args.rpm_n, 600))
-    for result in results:
-        print(json.dumps(result))
+        if "python-declared" in chosen:
+            results.append(bench_python_ask(tmp, args.python_n, 0.2, 64, 1, "declared"))
+            results.append(bench_python_ask(tmp, args.python_n, 0.2, 64, 2, "declared"))
+        if "python-ask" in chosen:
+            results.append(bench_python_ask(tmp, args.python_n, 0.2, 64, 1))
+            results.append(bench_python_ask(tmp, args.python_n, 0.2, 64, 2))
+        for kind in ("async", "sync"):
+            if f"target-{kind}" in chosen:
+                results.append(bench_target(tmp, args.target_n, kind, 0.2, 64, args.target_registration))
+        if "retry-429" in chosen:
+            results.append(bench_retry_429(tmp, args.retry_n, 0.2, 64))
+        if "server-bucket" in chosen:
+            results.append(bench_server_bucket(tmp, args.bucket_n, 600, 10.0, 0.05, 64, 1))
+            results.append(bench_server_bucket(tmp, args.bucket_n, 600, 10.0, 0.05, 64, 2))
     print(f"# machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, {_memory()}")
+
+
+class Results(list[dict[str, object]]):
+    """Prints each benchmark's JSON line as soon as it is in: some of them take minutes."""
+
+    def append(self, result: dict[str, object]) -> None:
+        super().append(result)
+        print(json.dumps(result), flush=True)
 
 
 def _memory() -> str:

@@ -17,6 +17,7 @@ from this module is public; the underscored modules are free to change.
 from __future__ import annotations
 
 from . import graders
+from ._case.targets import target
 from ._core.records import EvalRecord, GradeRecord, RunReport, SampleRecord
 from ._core.version import VERSION
 from ._python.llm import LLM, Answer
@@ -37,4 +38,5 @@ __all__ = [
     "__version__",
     "grader",
     "graders",
+    "target",
 ]

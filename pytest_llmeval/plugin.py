@@ -22,6 +22,7 @@ from ._bdd.phrases import phrases
 from ._case.outcome import attach_record, stop_run
 from ._config import options
 from ._engine.client import MissingAPIKeyError
+from ._python import declare as py_declare
 from ._python import llm as py_llm
 from ._python import marker as py_marker
 from ._python import openai_eval as py_openai_eval
@@ -29,7 +30,6 @@ from ._reports.collector import Collector
 from ._reports.writers import WRITERS
 from ._run import generate, models, state
 from ._run.folder import RUN_FOLDER, RunFolder
-from .graders._custom import search_all
 
 if TYPE_CHECKING:
     from pytest_bdd.parser import Feature, Scenario, Step
@@ -41,7 +41,7 @@ _MARKERS = (
     "llmeval_openai_eval(definition, items=None): one test per item of an exported OpenAI eval; "
     "the openai_eval fixture runs and grades it",
 )
-_PLANNERS = (bdd_plan.planned_case,)
+_PLANNERS = (bdd_plan.planned_case, py_declare.planned_case)
 """Front ends whose cases are known before the tests run."""
 _IS_EVAL = (py_marker.is_eval, bdd_plan.is_eval)
 
@@ -78,11 +78,11 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 def pytest_plugin_registered(plugin: object, manager: pytest.PytestPluginManager) -> None:
-    # A conftest.py found during collection: its @grader functions join the run's registry.
+    # A conftest.py found during collection: its @grader and @target functions join the run's.
     config = manager.get_plugin("pytestconfig")
     run = config.stash.get(state.STATE_KEY, None) if isinstance(config, pytest.Config) else None
     if run is not None:
-        search_all(run.graders, [plugin])
+        run.search([plugin])
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -164,6 +164,15 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 def llm(request: pytest.FixtureRequest) -> py_llm.LLM:
     """Ask the model for this test's case: ``llm.ask(prompt, system=...).check(*graders)``."""
     return py_llm.LLM(request, state.runtime(request))
+
+
+@pytest.fixture
+def answer(llm: py_llm.LLM, _llmeval_row: object) -> py_llm.Answer:
+    """The answer to the case ``@pytest.mark.llmeval(prompt=..., system=...)`` declares, planned before the tests.
+
+    It takes the row fixture, so a declared dataset test need not take ``case`` as well.
+    """
+    return py_declare.make_answer(llm)
 
 
 @pytest.fixture

@@ -36,9 +36,7 @@ def planned_case(item: pytest.Item, settings: Settings) -> CaseSpec | None:
         return None
     case.resolve_model(settings)
     spec = case.spec
-    if spec.target is not None or spec.problem() is not None:
-        return None
-    return spec
+    return None if spec.problem() is not None else spec
 
 
 def _apply_steps(item: pytest.Item, case: ScenarioCase, steps: Sequence[Any]) -> bool:

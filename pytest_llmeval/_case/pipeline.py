@@ -23,7 +23,7 @@ from ..graders._base import Grader, make_sample
 from ..graders._context import GradingContext, grading
 from ..graders._judge import JudgeGrader
 from .spec import ROUND, CaseSetupError, CaseSpec
-from .target import Target, call_target
+from .targets import Target
 from .verdict import error_record, make_record, sample_record, settled
 
 
@@ -61,10 +61,23 @@ def evaluate(spec: CaseSpec, runtime: Runtime) -> EvalRecord:
 
 
 def draw(spec: CaseSpec, runtime: Runtime, start: int = 0, count: int | None = None) -> list[Generation]:
-    """Answers for samples ``start`` .. ``start + count``: the target's, or the model's through the engine."""
-    if spec.target is not None:
-        return _from_target(spec, runtime.targets(), start, count)
-    return runtime.engine.generate(spec.requests(start, count))
+    """Answers for samples ``start`` .. ``start + count``, through the engine: the model's or the target's."""
+    return runtime.engine.generate(requests_of(spec, runtime, start, count))
+
+
+def requests_of(spec: CaseSpec, runtime: Runtime, start: int = 0, count: int | None = None) -> list[Request]:
+    """The requests of samples ``start`` .. ``start + count``: target calls, or model requests."""
+    if spec.target is None:
+        return list(spec.requests(start, count))
+    targets = runtime.targets()
+    call = targets.get(spec.target)
+    if call is None:
+        known = ", ".join(sorted(targets)) or "none registered"
+        raise CaseSetupError(
+            f"unknown target {spec.target!r} (known: {known}); register it with "
+            f'@pytest_llmeval.target("{spec.target}") or in the llmeval_targets fixture'
+        )
+    return list(spec.target_requests(call, start, count))
 
 
 def sample_rounds(spec: CaseSpec, runtime: Runtime, first: Sequence[Generation] | None = None) -> list[SampleRecord]:
@@ -91,9 +104,9 @@ def grade(spec: CaseSpec, runtime: Runtime, generations: Sequence[Generation], s
     """One record per generation: every grader on every answer; an errored answer is not graded."""
     # A judge needs its generation's cache key (to find it under xdist); others need none.
     # A pre-generated sample (no user message) was not sent: there is no key to find.
-    judged = spec.target is None and spec.model is not None and spec.user is not None
+    judged = (spec.target is not None or spec.model is not None) and spec.user is not None
     judged = judged and any(isinstance(g, JudgeGrader) for g in spec.graders)
-    keys = runtime.engine.keys_of(spec.requests(start, len(generations))) if judged else None
+    keys = runtime.engine.keys_of(requests_of(spec, runtime, start, len(generations))) if judged else None
     records = []
     for offset, generation in enumerate(generations):
         grades: list[Grade] = []
@@ -130,20 +143,3 @@ def grading_context(runtime: Runtime, spec: CaseSpec, parent_key: str | None) ->
         parent_key=parent_key,
         embedding_model=runtime.settings.embedding_model,
     )
-
-
-def _from_target(spec: CaseSpec, targets: Mapping[str, Target], start: int, count: int | None) -> list[Generation]:
-    target = targets.get(spec.target or "")
-    if target is None:
-        known = ", ".join(sorted(targets)) or "none registered"
-        raise CaseSetupError(
-            f"unknown target {spec.target!r} (known: {known}); register it in the llmeval_targets fixture"
-        )
-    messages = list(spec.messages())
-    return [
-        call_target(
-            target,
-            {"input": spec.user, "messages": messages, "row": spec.row, "model": spec.model, "sample": index},
-        )
-        for index in range(start, start + (spec.samples if count is None else count))
-    ]

@@ -7,14 +7,16 @@ same thing everywhere (:mod:`.pipeline` runs it).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .._config.options import Settings
 from .._config.parse import parse_sample_spec
-from .._core.request import ChatRequest
+from .._core.request import ChatRequest, TargetRequest
 from ..graders._base import Grader
+from .targets import origin
 
 ROUND = 5
 """Samples per round of adaptive sampling."""
@@ -90,6 +92,22 @@ class CaseSpec:
                 params=dict(self.params),
                 response_format=self.response_format,
                 sample_index=index,
+            )
+            for index in range(start, start + (self.samples if count is None else count))
+        ]
+
+    def target_requests(
+        self, call: Callable[[Mapping[str, Any]], Any], start: int = 0, count: int | None = None
+    ) -> list[TargetRequest]:
+        """One call of the case's target per sample: what it is given, and which function it is."""
+        assert self.target is not None
+        messages = list(self.messages())
+        return [
+            TargetRequest(
+                target=self.target,
+                case={"input": self.user, "messages": messages, "row": self.row, "model": self.model, "sample": index},
+                function=origin(call),
+                call=call,
             )
             for index in range(start, start + (self.samples if count is None else count))
         ]

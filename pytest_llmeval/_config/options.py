@@ -102,6 +102,12 @@ class Settings:
     """US dollars this run may spend on requests; then the rest errors with that reason."""
     prices_path: Path | None = None
     """A JSON price table that replaces built-in prices model by model."""
+    rate_limit_timeout: float = 600.0
+    """Seconds one request may wait on rate limits in all before it errors."""
+    target_concurrency: int | None = None
+    """Target calls at once (None: as many as ``concurrency``)."""
+    cache_targets: bool = False
+    """Whether targets' answers are cached (off: an application is not a pure function)."""
 
 
 @dataclass(frozen=True)
@@ -129,8 +135,25 @@ _OPTIONS = (
     _Option("samples", "default samples per case (default 1)", "1", "N"),
     _Option("threshold", "default pass-rate threshold per case, 0-1 (default 1.0)", "1.0", "P"),
     _Option("timeout", "seconds before a request is abandoned (default 60)", "60", "SECONDS"),
-    _Option("max-retries", "retries on 429, 5xx, timeouts, dropped connections (default 2)", "2", "N"),
+    _Option(
+        "max-retries", "retries on 5xx, timeouts, dropped connections (default 2); rate limits do not count", "2", "N"
+    ),
+    _Option(
+        "rate-limit-timeout",
+        "seconds one request may wait on rate limits in all before it errors (default 600)",
+        "600",
+        "SECONDS",
+    ),
     _Option("concurrency", "requests in flight at once, across xdist workers (default 32)", "32", "N"),
+    _Option(
+        "target-concurrency", "target calls at once, across xdist workers (default: --llmeval-concurrency)", None, "N"
+    ),
+    _Option(
+        "cache-targets",
+        "cache the answers of targets too (default off: an application is not pure)",
+        "false",
+        flag=True,
+    ),
     _Option("rpm", "requests per minute for the whole run (default: no limit)", None, "N"),
     _Option("tpm", "tokens per minute for the whole run (default: no limit)", None, "N"),
     _Option("max-cost", "stop sending requests once this run has spent USD (default: no limit)", None, "USD"),
@@ -222,6 +245,9 @@ def resolve(config: pytest.Config, report_formats: Sequence[str]) -> Settings:
         tpm=raw.optional("tpm", positive_number),
         max_cost=raw.optional("max-cost", positive_number),
         prices_path=raw.path("prices", "") if raw.text("prices") else None,
+        rate_limit_timeout=raw.parsed("rate-limit-timeout", positive_seconds),
+        target_concurrency=raw.optional("target-concurrency", positive_int),
+        cache_targets=raw.parsed("cache-targets", boolean),
     )
 
 

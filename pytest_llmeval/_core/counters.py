@@ -32,10 +32,20 @@ class Counters:
     errors: int = 0
     """Requests that ended without an answer."""
     rate_limited: int = 0
-    """Responses 429."""
+    """Responses 429 that were rate limits."""
+    waiting: int = 0
+    """Requests waiting right now to try again after a rate limit."""
+    rate_waits: int = 0
+    """Times a request waited on a rate limit (none of them used up a retry)."""
+    waited_s: float = 0.0
+    """Seconds those waits added up to."""
     tokens: int = 0
     spent: float = 0.0
     """US dollars, priced from the table."""
+    learned_requests: int = 0
+    """The server's request limit, from its x-ratelimit headers (0: never said)."""
+    learned_tokens: int = 0
+    """The server's token limit, likewise."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -47,16 +57,29 @@ class Counters:
         for f in fields(cls):
             value = data.get(f.name)
             if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-                values[f.name] = float(value) if f.name == "spent" else int(value)
+                values[f.name] = float(value) if f.name in _FLOATS else int(value)
         return cls(**values)
 
     def __add__(self, other: Counters) -> Counters:
-        return Counters(**{f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)})
+        # Every worker sees the same server, so its limits are the same number, not a share.
+        values: dict[str, Any] = {
+            f.name: (max if f.name in _LIMITS else _plus)(getattr(self, f.name), getattr(other, f.name))
+            for f in fields(self)
+        }
+        return Counters(**values)
 
     @property
     def sent(self) -> int:
         """Requests that went to the network (done, not from the cache)."""
         return self.done - self.cached
+
+
+_FLOATS = frozenset({"spent", "waited_s"})
+_LIMITS = frozenset({"learned_requests", "learned_tokens"})
+
+
+def _plus(a: float, b: float) -> float:
+    return a + b
 
 
 def sum_counters(parts: Iterable[Counters]) -> Counters:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .records import Usage
+from .records import Usage, jsonable
 
 KEY_FORMAT = 1
 """Version of the key material; bump it to make every cached answer a miss."""
@@ -85,8 +85,46 @@ class EmbeddingRequest:
         return f"embeddings model {self.model!r}, text {shown!r}"
 
 
-Request = ChatRequest | EmbeddingRequest
-"""Anything the engine sends."""
+@dataclass(frozen=True)
+class TargetRequest:
+    """One call of a user's target (an application) for one sample of a case.
+
+    What the target is given is its cache key, with the function's ``module:qualname``:
+    a changed function is a new key, and the function itself (``call``) is not compared.
+    """
+
+    target: str
+    """The name the case uses (``Given the target "rag"``)."""
+    case: Mapping[str, Any]
+    """What the target is called with: input, messages, row, model, sample."""
+    function: str
+    """``module:qualname`` of the target function."""
+    call: Callable[[Mapping[str, Any]], Any] = field(compare=False, hash=False, repr=False)
+
+    endpoint: Literal["target"] = "target"
+
+    @property
+    def model(self) -> str:
+        return f"target:{self.target}"
+
+    def material(self, host: str) -> dict[str, Any]:
+        # No host: a target runs here, whatever server the models are asked on.
+        return {
+            "format": KEY_FORMAT,
+            "endpoint": self.endpoint,
+            "target": self.target,
+            "function": self.function,
+            "case": jsonable(dict(self.case)),
+        }
+
+    def describe(self) -> str:
+        text = str(self.case.get("input") or "")
+        shown = text if len(text) <= 60 else text[:57] + "..."
+        return f"target {self.target!r}, sample {self.case.get('sample', 0)}, input {shown!r}"
+
+
+Request = ChatRequest | EmbeddingRequest | TargetRequest
+"""Anything the engine answers."""
 
 
 @dataclass(frozen=True)

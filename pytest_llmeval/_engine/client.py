@@ -18,7 +18,8 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 from .._core.records import Usage
-from .._core.request import EmbeddingRequest, Generation, Request
+from .._core.request import ChatRequest, EmbeddingRequest, Generation
+from .ratelimits import RateLimitHeaders
 
 _KEY_LIKE = re.compile(r"\b(sk-[A-Za-z0-9_\-*]{6,})")
 
@@ -56,6 +57,10 @@ class Attempt:
     retry_after: float | None = None
     """Seconds the server asked to wait (``retry-after-ms``, else ``Retry-After``)."""
     rate_limited: bool = False
+    """A 429 that is a rate limit: waited out, not counted against the retries (a 429 for an
+    exhausted quota, ``insufficient_quota``, is an ordinary error: waiting cannot help)."""
+    limits: RateLimitHeaders | None = None
+    """What the response's ``x-ratelimit-*`` headers say, when it had them."""
 
 
 _RETRYABLE_STATUS = {408, 409, 429}
@@ -76,8 +81,9 @@ class ModelClient:
         from openai.types import CreateEmbeddingResponse
         from openai.types.chat import ChatCompletion
 
-        self._completion_type = ChatCompletion
-        self._embedding_type = CreateEmbeddingResponse
+        # Raw responses, parsed by us: the headers carry the learned rate limits.
+        self._completion_type = openai.AsyncAPIResponse[ChatCompletion]
+        self._embedding_type = openai.AsyncAPIResponse[CreateEmbeddingResponse]
         self._client = openai.AsyncOpenAI(
             # Local servers (Ollama, vLLM) ignore the key, but the SDK insists on one.
             api_key=self._key or "no-key-needed",
@@ -89,7 +95,7 @@ class ModelClient:
     async def aclose(self) -> None:
         await self._client.close()
 
-    async def attempt(self, request: Request) -> Attempt:
+    async def attempt(self, request: ChatRequest | EmbeddingRequest) -> Attempt:
         import openai
 
         started = time.perf_counter()
@@ -102,17 +108,19 @@ class ModelClient:
             # The client's documented raw ``post``, not ``chat.completions.create``: the same
             # endpoint, headers and parsing, without re-walking every message through the typed
             # params transform (a quarter of the SDK's CPU per request at high request rates).
-            response: Any = await self._client.post(
+            raw: Any = await self._client.post(
                 "/chat/completions",
                 body={"model": request.model, "messages": [dict(m) for m in request.messages], **kwargs},
                 cast_to=self._completion_type,
             )
+            limits = RateLimitHeaders.parse(raw.headers)
+            response = await raw.parse()
         except json.JSONDecodeError as exc:
             return Attempt(self._failed(f"malformed response body (not JSON): {exc.msg}", started))
         except openai.OpenAIError as exc:
             return self._attempt_failed(exc, started)
         latency = time.perf_counter() - started
-        return Attempt(_read_completion(response, latency, self._key))
+        return Attempt(_read_completion(response, latency, self._key), limits=limits)
 
     def _attempt_failed(self, exc: Exception, started: float) -> Attempt:
         """What an SDK exception means: the reason, and whether and when to try again."""
@@ -124,11 +132,14 @@ class ModelClient:
             return Attempt(self._failed(f"connection failed: {exc.__cause__ or exc}", started), retryable=True)
         if isinstance(exc, openai.APIStatusError):
             status = exc.status_code
+            headers = exc.response.headers
+            quota = status == 429 and _error_code(exc) == "insufficient_quota"
             return Attempt(
                 self._failed(f"HTTP {status}: {_error_message(exc)}", started),
-                retryable=status in _RETRYABLE_STATUS or status >= 500,
-                retry_after=retry_after(exc.response.headers),
-                rate_limited=status == 429,
+                retryable=(status in _RETRYABLE_STATUS or status >= 500) and not quota,
+                retry_after=retry_after(headers),
+                rate_limited=status == 429 and not quota,
+                limits=RateLimitHeaders.parse(headers),
             )
         return Attempt(self._failed(f"{type(exc).__name__}: {exc}", started))
 
@@ -138,7 +149,9 @@ class ModelClient:
 
         body = {"model": request.model, "input": request.text, "encoding_format": "float"}
         try:
-            response: Any = await self._client.post("/embeddings", body=body, cast_to=self._embedding_type)
+            raw: Any = await self._client.post("/embeddings", body=body, cast_to=self._embedding_type)
+            limits = RateLimitHeaders.parse(raw.headers)
+            response = await raw.parse()
         except json.JSONDecodeError as exc:
             return Attempt(self._failed(f"malformed embeddings response (not JSON): {exc.msg}", started))
         except openai.OpenAIError as exc:
@@ -146,10 +159,11 @@ class ModelClient:
         latency = time.perf_counter() - started
         data = getattr(response, "data", None)
         if not data or not isinstance(getattr(data[0], "embedding", None), list):
-            return Attempt(Generation.failed("the server returned no embedding", latency))
+            return Attempt(Generation.failed("the server returned no embedding", latency), limits=limits)
         usage = getattr(response, "usage", None)
         tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
-        return Attempt(Generation(text=json.dumps(data[0].embedding), usage=Usage.of(tokens, 0), latency=latency))
+        generation = Generation(text=json.dumps(data[0].embedding), usage=Usage.of(tokens, 0), latency=latency)
+        return Attempt(generation, limits=limits)
 
     def _failed(self, reason: str, started: float) -> Generation:
         return Generation.failed(redact(reason, self._key), time.perf_counter() - started)
@@ -174,6 +188,13 @@ def retry_after(headers: Mapping[str, str]) -> float | None:
         return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
     except (TypeError, ValueError):
         return None
+
+
+def _error_code(exc: Any) -> str | None:
+    body = getattr(exc, "body", None)
+    inner = body.get("error", body) if isinstance(body, dict) else None
+    code = inner.get("code") if isinstance(inner, dict) else None
+    return code if isinstance(code, str) else None
 
 
 def _error_message(exc: Any) -> str:

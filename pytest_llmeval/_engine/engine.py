@@ -24,13 +24,13 @@ import asyncio
 import contextlib
 import json
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
 from typing import Any
 
 from .._config.options import CacheMode, Settings
 from .._core.counters import Counters
-from .._core.request import ChatRequest, Generation, Job, Request
+from .._core.request import ChatRequest, EmbeddingRequest, Generation, Job, Request, TargetRequest
 from . import retry
 from .budget import Budget
 from .cache import ResponseCache, cache_key, key_material
@@ -40,6 +40,7 @@ from .limits import Limits
 from .pricing import PriceTable
 from .scheduler import run_jobs
 from .share import SharedRun
+from .targets import TargetRunner
 
 LOST = "the engine produced no answer for this request (a bug: please report it)"
 
@@ -74,6 +75,8 @@ class Engine:
         self._thread: threading.Thread | None = None
         self._client: ModelClient | None = None
         self._limits: Limits | None = None
+        workers = share.workers if share is not None else 1
+        self._targets = TargetRunner((settings.target_concurrency or settings.concurrency) // workers, settings.timeout)
         self._lock = threading.Lock()
 
     # ---- the two entry points ------------------------------------------------------------
@@ -101,7 +104,7 @@ class Engine:
                 to_fetch.append(job)
         try:
             if to_fetch:
-                self._check_key()
+                self._check_key(to_fetch)
                 self._wait(self._submit(to_fetch), on_progress)
         finally:
             # Done even on failure: other workers must not wait for answers that will not come.
@@ -136,7 +139,7 @@ class Engine:
             else:
                 missing.setdefault(key, Job(key=key, material=material, request=request))
         if missing:
-            self._check_key()
+            self._check_key(missing.values())
             self.meter.total += len(missing)
             self._wait(self._submit(list(missing.values())), None, prefetching=False)
         lost = Generation.failed(LOST)
@@ -159,7 +162,13 @@ class Engine:
         self.meter.cached += hit.cached
         return True
 
+    def _caches(self, request: Request | None) -> bool:
+        """Targets are applications, not pure functions: cached only with --llmeval-cache-targets."""
+        return not isinstance(request, TargetRequest) or self.settings.cache_targets
+
     def _from_cache(self, request: Request, key: str, material: dict[str, Any]) -> Generation | None:
+        if not self._caches(request):
+            return None
         hit = self.cache.get(key)
         if hit is not None:
             return hit
@@ -191,9 +200,10 @@ class Engine:
         material = key_material(request, self.settings.base_url)
         return Job(key=cache_key(material), material=material, request=request)
 
-    def _check_key(self) -> None:
+    def _check_key(self, jobs: Iterable[Job]) -> None:
         # Before the loop starts anything: a missing key stops the run with nothing sent.
-        if self._client is None:
+        # Jobs that only call targets need no model, so no key.
+        if self._client is None and not all(isinstance(job.request, TargetRequest) for job in jobs):
             self._client = ModelClient(
                 self.settings.base_url,
                 base_url_is_custom=self.settings.base_url_is_custom,
@@ -276,7 +286,8 @@ class Engine:
                 cost = self.prices.cost(job.request.model, usage.prompt_tokens, usage.completion_tokens)
             self.meter.spent += cost or 0.0
             self.meter.tokens += generation.usage.total_tokens
-            self.cache.put(job.key, job.material, generation)
+            if self._caches(job.request):
+                self.cache.put(job.key, job.material, generation)
         except Exception as exc:
             generation = Generation.failed(f"the answer could not be stored: {type(exc).__name__}: {exc}")
             self.results[job.key] = generation
@@ -288,21 +299,20 @@ class Engine:
                 self.results[job.key] = Generation.failed(f"the answer could not be shared: {exc}")
 
     async def _attempts(self, request: Request, limits: Limits) -> Generation:
+        if isinstance(request, TargetRequest):
+            return await self._targets.call(request)  # no model: no budget, no rate limits
         assert self._client is not None
-        retries = 0
+        tries = retry.Tries()
         while True:
             if (reason := self.budget.refusal(request.model)) is not None:
                 return Generation.failed(reason)
             await limits.pause()
             await limits.concurrency.acquire()
-            # Only a TPM limit needs the estimate: it is a JSON dump of every message.
-            estimate = estimate_tokens(request) if limits.tpm is not None else 0
+            # Only a TPM limit (told or learned) needs the estimate: it is a JSON dump of every message.
+            estimate = estimate_tokens(request) if limits.counts_tokens else 0
             sending = False
             try:
-                if limits.rpm is not None:
-                    await limits.rpm.acquire(1)
-                if limits.tpm is not None:
-                    await limits.tpm.acquire(estimate)
+                await limits.admit(estimate)
                 self.meter.in_flight += 1
                 sending = True
                 attempt = await self._client.attempt(request)
@@ -311,21 +321,41 @@ class Engine:
                 self.meter.in_flight -= sending
                 limits.concurrency.release()
             generation = attempt.generation
-            if limits.tpm is not None:
-                limits.tpm.give_back(estimate - generation.usage.total_tokens if generation.usage.total_tokens else 0)
+            limits.settle(estimate, generation.usage.total_tokens, attempt.limits)
+            self._note_limits(limits)
             if attempt.rate_limited:
                 self.meter.rate_limited += 1
                 limits.concurrency.rate_limited()
-                if attempt.retry_after is not None and attempt.retry_after <= retry.MAX_RETRY_WAIT:
-                    limits.pause_for(attempt.retry_after)
+                if attempt.limits is not None and attempt.limits.exhausted and attempt.retry_after is not None:
+                    # The headers say the shared budget is used up: nobody starts before it refills.
+                    limits.pause_for(min(attempt.retry_after, retry.MAX_RETRY_WAIT))
             elif generation.error is None:
                 limits.concurrency.succeeded()
-            step = retry.after(attempt, retries, self.settings.max_retries)
+            step = retry.after(attempt, tries, self.settings.max_retries, self.settings.rate_limit_timeout)
             if step.wait is None:
                 return step.outcome
-            retries += 1
-            self.meter.retries += 1
-            await self.clock.sleep(step.wait)
+            if step.rate_limit:
+                tries.rate_waits += 1
+                tries.waited += step.wait
+                await self._wait_on_rate_limit(step.wait)
+            else:
+                tries.retries += 1
+                self.meter.retries += 1
+                await self.clock.sleep(step.wait)
+
+    async def _wait_on_rate_limit(self, seconds: float) -> None:
+        """Only this request waits; the others go on (the learned limits pace them)."""
+        self.meter.waiting += 1
+        self.meter.rate_waits += 1
+        try:
+            await self.clock.sleep(seconds)
+        finally:
+            self.meter.waiting -= 1
+            self.meter.waited_s += seconds
+
+    def _note_limits(self, limits: Limits) -> None:
+        self.meter.learned_requests = int(limits.learned_requests.limit or 0)
+        self.meter.learned_tokens = int(limits.learned_tokens.limit or 0)
 
     def _ensure_limits(self) -> Limits:
         if self._limits is None:
@@ -353,6 +383,7 @@ class Engine:
             # Closing must never fail a finished run.
             with contextlib.suppress(Exception):
                 asyncio.run_coroutine_threadsafe(client.aclose(), loop).result(timeout=10)
+        self._targets.close()
         loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=10)
         loop.close()
@@ -361,8 +392,10 @@ class Engine:
 
 def estimate_tokens(request: Request) -> int:
     """Tokens a request will use, before it is sent: prompt by characters, answer by its cap."""
-    if not isinstance(request, ChatRequest):
+    if isinstance(request, EmbeddingRequest):
         return len(request.text) // 4 + 1
+    if not isinstance(request, ChatRequest):
+        return 0
     prompt = len(json.dumps(list(request.messages), ensure_ascii=False)) // 4 + 1
     cap = request.params.get("max_completion_tokens") or request.params.get("max_tokens") or 256
     try:

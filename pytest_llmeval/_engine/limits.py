@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from .._config.options import Settings
 from .clock import SYSTEM, Clock
+from .ratelimits import LearnedLimit, RateLimitHeaders
 
 
 class TokenBucket:
@@ -56,10 +57,12 @@ class TokenBucket:
 
 
 class AdaptiveLimit:
-    """A concurrency cap that halves on a 429 and grows back by one per window of successes.
+    """A concurrency cap that gives a little on a 429 and grows back quickly.
 
-    The halving happens at most once per ``cooldown`` seconds: a burst of 429s from one
-    overload is one signal, not twenty.
+    One 429 is seldom an overload (a rate limit says so in its headers, and the learned
+    limits pace for it), so the cap is cut by a tenth, at most once per ``cooldown``
+    seconds, and grows by an eighth of the maximum after every quarter-window of
+    successes: a burst of 429s costs little, a real overload still brings it down.
     """
 
     def __init__(self, maximum: int, cooldown: float = 1.0, clock: Clock = SYSTEM) -> None:
@@ -85,7 +88,7 @@ class AdaptiveLimit:
     def rate_limited(self) -> None:
         now = self._clock.now()
         if now - self._last_cut >= self._cooldown:
-            self.limit = max(1, self.limit // 2)
+            self.limit = max(1, int(self.limit * 0.9))
             self._last_cut = now
             self._successes = 0
 
@@ -93,8 +96,8 @@ class AdaptiveLimit:
         if self.limit >= self.maximum:
             return
         self._successes += 1
-        if self._successes >= self.limit:
-            self.limit += 1
+        if self._successes >= max(1, self.limit // 4):
+            self.limit = min(self.maximum, self.limit + max(1, self.maximum // 8))
             self._successes = 0
             self._changed.set()
 
@@ -106,6 +109,9 @@ class Limits:
     concurrency: AdaptiveLimit
     rpm: TokenBucket | None
     tpm: TokenBucket | None
+    learned_requests: LearnedLimit
+    """The server's request budget as its x-ratelimit headers say (this worker's share)."""
+    learned_tokens: LearnedLimit
     clock: Clock = SYSTEM
     paused_until: float = 0.0
 
@@ -118,8 +124,37 @@ class Limits:
             concurrency=AdaptiveLimit(max(1, mine), clock=clock),
             rpm=TokenBucket(settings.rpm / share, clock) if settings.rpm else None,
             tpm=TokenBucket(settings.tpm / share, clock) if settings.tpm else None,
+            learned_requests=LearnedLimit(share, clock),
+            learned_tokens=LearnedLimit(share, clock),
             clock=clock,
         )
+
+    @property
+    def counts_tokens(self) -> bool:
+        """Whether a request's tokens must be estimated before it goes (a TPM limit, told or learned)."""
+        return self.tpm is not None or self.learned_tokens.limit is not None
+
+    async def admit(self, tokens: int) -> None:
+        """Wait until every request and token limit, told or learned, lets one request of ``tokens`` go."""
+        if self.rpm is not None:
+            await self.rpm.acquire(1)
+        if self.tpm is not None:
+            await self.tpm.acquire(tokens)
+        await self.learned_requests.acquire(1)
+        if self.learned_tokens.limit is not None:
+            await self.learned_tokens.acquire(tokens)
+
+    def settle(self, estimate: int, used: int, headers: RateLimitHeaders | None) -> None:
+        """After a response: correct the token estimate, then take what the server says it has left."""
+        correction = estimate - used if used else 0
+        if self.tpm is not None:
+            self.tpm.give_back(correction)
+        self.learned_tokens.give_back(correction)
+        if headers is not None:
+            if headers.requests is not None:
+                self.learned_requests.observe(headers.requests)
+            if headers.tokens is not None:
+                self.learned_tokens.observe(headers.tokens)
 
     def pause_for(self, seconds: float) -> None:
         """After a 429 with Retry-After, no request starts before the server said."""

@@ -14,8 +14,7 @@ the threshold. Both halves are the case pipeline's (:mod:`pytest_llmeval._case.p
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from pathlib import Path
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, overload
 
 import pytest
@@ -25,11 +24,10 @@ from .._case.outcome import conclude, fail, keep
 from .._case.spec import CaseSetupError, CaseSpec, resolve_model
 from .._case.verdict import error_record, make_record, sample_record
 from .._config.parse import parse_samples
-from .._core.paths import relative
 from .._core.records import EvalRecord, SampleRecord
 from .._core.request import Generation
 from ..graders._base import Grader, parse_json_answer
-from .marker import marked_case
+from .marker import base_spec, marked_case
 
 
 class Answer(Sequence[str]):
@@ -38,8 +36,33 @@ class Answer(Sequence[str]):
     def __init__(self, llm: LLM, spec: CaseSpec, generations: list[Generation]) -> None:
         self._llm = llm
         self.spec = spec
-        self.generations = generations
+        self._generations: list[Generation] | None = generations
+        self._draw: Callable[[], list[Generation]] | None = None
+
+    @classmethod
+    def drawn_on_first_use(cls, llm: LLM, spec: CaseSpec, draw: Callable[[], list[Generation]]) -> Answer:
+        """An answer whose samples are drawn when the test body first reads it.
+
+        For a fixture whose draw failed at set-up: there pytest would report the failure
+        without the case's record, and a missing API key would not stop the run; in the
+        test body both are handled as for ``llm.ask``.
+        """
+        answer = cls(llm, spec, [])
+        answer._generations, answer._draw = None, draw
+        return answer
+
+    @property
+    def generations(self) -> list[Generation]:
         """One per sample: text or error, usage, latency, cached."""
+        __tracebackhide__ = True
+        if self._generations is None:
+            assert self._draw is not None
+            self._generations = self._draw()
+        return self._generations
+
+    @generations.setter
+    def generations(self, value: list[Generation]) -> None:
+        self._generations = value
 
     @property
     def texts(self) -> list[str]:
@@ -127,6 +150,15 @@ class LLM:
             response_format=dict(response_format) if response_format is not None else None,
             target=self.case.target,
         )
+        return Answer(self, spec, self.draw(spec))
+
+    def draw(self, spec: CaseSpec) -> list[Generation]:
+        """Every sample of ``spec``, kept as the test's (ungraded) record; a set-up problem fails the test.
+
+        ``ask`` and the ``answer`` fixture both draw here, so a case is recorded the same
+        way however it was written.
+        """
+        __tracebackhide__ = True
         problem = None
         try:
             generations = pipeline.draw(spec, self.runtime)
@@ -138,25 +170,11 @@ class LLM:
         # Until check() is called the case is recorded ungraded, so an errored request still shows.
         ungraded = [sample_record(i, g, []) for i, g in enumerate(generations)]
         keep(self.item, make_record(spec, ungraded, self.runtime.engine.prices))
-        return Answer(self, spec, generations)
+        return generations
 
     def spec(self, **fields: Any) -> CaseSpec:
         """A case of this test: its id, row, threshold and judge, with ``fields`` on top."""
-        path = Path(str(self.item.path))
-        base: dict[str, Any] = {
-            "case_id": self.case.case_id,
-            "nodeid": self.item.nodeid,
-            "group": relative(path, self.item.config.rootpath),
-            "base_dir": path.parent,
-            "row": self.row,
-            "model": self.case.model,
-            "samples": self.case.samples,
-            "threshold": self.case.threshold,
-            "strict_stats": self.runtime.settings.strict_stats,
-            "side_by_side": self.case.side_by_side,
-            "judge_model": self.case.judge_model,
-        }
-        return CaseSpec(**{**base, **fields})
+        return base_spec(self.item, self.case, self.runtime.settings, **{"row": self.row, **fields})
 
 
 def _generation_of(sample: SampleRecord) -> Generation:

@@ -5,6 +5,9 @@
     @pytest.mark.llmeval(samples=5, threshold=0.8, model="gpt-4.1-mini")
     @pytest.mark.llmeval_dataset("golden/orders.jsonl")
     def test_extracts_order(llm, case): ...
+
+The marker's ``prompt``, ``system``, ``messages`` and ``response_format`` declare the case
+of the ``answer`` fixture instead (:mod:`.declare`); here they are only known to exist.
 """
 
 from __future__ import annotations
@@ -17,12 +20,16 @@ import pytest
 
 from .._case.outcome import fail
 from .._case.params import ROW_FIXTURE, compared_model, dataset_params, dataset_row, params_of
-from .._case.spec import resolve_model, sample_plan
+from .._case.spec import CaseSpec, resolve_model, sample_plan
 from .._config.options import Settings
 from .._config.parse import parse_threshold
 from .._core.ids import with_model
+from .._core.paths import relative
 
-MARK_KEYS = frozenset({"samples", "threshold", "model", "parameters", "target", "judge_model"})
+DECLARE_KEYS = frozenset({"prompt", "system", "messages", "response_format"})
+"""The arguments that declare the ``answer`` fixture's case (read by :mod:`.declare`)."""
+MARK_KEYS = frozenset({"samples", "threshold", "model", "parameters", "target", "judge_model"}) | DECLARE_KEYS
+ANSWER_FIXTURE = "answer"
 
 
 @dataclass(frozen=True)
@@ -51,6 +58,15 @@ def marked_case(item: pytest.Item, settings: Settings) -> MarkedCase:
     unknown = set(options) - MARK_KEYS
     if unknown:
         fail(f"{item.nodeid}: unknown llmeval marker argument(s) {sorted(unknown)}; use {sorted(MARK_KEYS)}")
+    declared = sorted(DECLARE_KEYS & set(options))
+    if declared and ANSWER_FIXTURE not in getattr(item, "fixturenames", ()):
+        # Otherwise they would be silently ignored: llm.ask takes its own prompt and system.
+        shown = " and ".join(f"{key}=" for key in declared)
+        verb = "declares" if len(declared) == 1 else "declare"
+        fail(
+            f"{item.nodeid}: @pytest.mark.llmeval: {shown} {verb} the case of the '{ANSWER_FIXTURE}' fixture, "
+            f"but the test does not take it (llm.ask has its own prompt, system= and response_format=)"
+        )
     problem = None
     try:
         samples, adaptive_max = sample_plan(options.get("samples"), settings)
@@ -86,6 +102,29 @@ def marked_case(item: pytest.Item, settings: Settings) -> MarkedCase:
     )
 
 
+def base_spec(item: pytest.Item, case: MarkedCase, settings: Settings, **fields: Any) -> CaseSpec:
+    """A case of this test: its id, row, threshold and judge from the marker, with ``fields`` on top.
+
+    ``llm.ask``, an OpenAI eval item and a declared case all start here, so they name,
+    group and judge a test's case the same way.
+    """
+    path = Path(str(item.path))
+    base: dict[str, Any] = {
+        "case_id": case.case_id,
+        "nodeid": item.nodeid,
+        "group": relative(path, item.config.rootpath),
+        "base_dir": path.parent,
+        "row": case.row,
+        "model": case.model,
+        "samples": case.samples,
+        "threshold": case.threshold,
+        "strict_stats": settings.strict_stats,
+        "side_by_side": case.side_by_side,
+        "judge_model": case.judge_model,
+    }
+    return CaseSpec(**{**base, **fields})
+
+
 def case_row(request: pytest.FixtureRequest, row: object) -> dict[str, Any]:
     """The dataset row of the current test (see the ``llmeval_dataset`` marker)."""
     __tracebackhide__ = True
@@ -104,7 +143,10 @@ def generate_tests(metafunc: pytest.Metafunc) -> None:
     if not marker.args or not isinstance(marker.args[0], str | Path):
         fail(f'{metafunc.definition.nodeid}: use @pytest.mark.llmeval_dataset("path")')
     if ROW_FIXTURE not in metafunc.fixturenames:
-        fail(f"{metafunc.definition.nodeid}: @pytest.mark.llmeval_dataset needs the test to take the 'case' fixture")
+        fail(
+            f"{metafunc.definition.nodeid}: @pytest.mark.llmeval_dataset needs the test to take the 'case' fixture "
+            f"(or '{ANSWER_FIXTURE}')"
+        )
     path = Path(str(metafunc.definition.path)).parent / marker.args[0]
     where = f"{metafunc.definition.nodeid}: llmeval_dataset({str(marker.args[0])!r})"
     metafunc.parametrize(ROW_FIXTURE, dataset_params(path, where))

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -27,12 +27,13 @@ from .._case.spec import resolve_model
 from .._case.verdict import error_record, make_record
 from .._core.records import EvalRecord
 from .._core.request import Generation
-from .._openai_evals.criteria import criteria_graders
-from .._openai_evals.definition import EvalDefinition, EvalDefinitionError, load_definition
-from .._openai_evals.items import EvalItem, embedded_items, load_items, mode
-from .._openai_evals.messages import render_messages, split_messages
 from ..graders._base import Grader, GraderConfigError
 from .llm import LLM
+
+if TYPE_CHECKING:
+    # Imported when an eval is used: most runs have none, and its models take a while to build.
+    from .._openai_evals.definition import EvalDefinition
+    from .._openai_evals.items import EvalItem
 
 MARKER = "llmeval_openai_eval"
 FIXTURE = "openai_eval"
@@ -58,6 +59,10 @@ def generate_tests(metafunc: pytest.Metafunc) -> None:
         fail(f'{nodeid}: use @pytest.mark.{MARKER}("eval.json", items="items.jsonl")')
     if FIXTURE not in metafunc.fixturenames:
         fail(f"{nodeid}: @pytest.mark.{MARKER} needs the test to take the '{FIXTURE}' fixture")
+    from .._openai_evals.criteria import criteria_graders
+    from .._openai_evals.definition import EvalDefinitionError, load_definition
+    from .._openai_evals.items import embedded_items, load_items
+
     base = _shown(Path(str(metafunc.definition.path)).parent)
     items = marker.kwargs.get("items")
     problem = None
@@ -104,6 +109,10 @@ class OpenAIEval:
     def check(self, *extra: Grader) -> EvalRecord:
         """Grade with every testing criterion (and ``extra``); fail the test unless the case passes."""
         __tracebackhide__ = True
+        from .._openai_evals.definition import EvalDefinitionError
+        from .._openai_evals.items import mode
+        from .._openai_evals.messages import render_messages, split_messages
+
         graders = [*self.graders, *extra]
         if mode(self.definition, self.row) != "generate":
             return self._grade_as_is(graders)

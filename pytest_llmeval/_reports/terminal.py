@@ -97,9 +97,16 @@ def comparison_lines(report: RunReport) -> list[str]:
 
 def describe_run(counters: Counters) -> str:
     """One line for the llmeval section: what generation did, whatever the progress line showed."""
-    return (
+    waited = f" (waited {counters.waited_s:.1f} s)" if counters.rate_waits else ""
+    line = (
         f"requests: {counters.total} planned, {counters.cached} from the cache, "
         f"{counters.sent} sent | {counters.retries} retries | "
-        f"{counters.rate_limited} rate-limited | {counters.errors} errors | "
+        f"{counters.rate_limited} rate-limited{waited} | {counters.errors} errors | "
         f"${counters.spent:.4f} spent"
     )
+    learned = [
+        f"{value:,} {kind}"
+        for value, kind in ((counters.learned_requests, "requests"), (counters.learned_tokens, "tokens"))
+        if value
+    ]
+    return line + (f" | learned limits: {', '.join(learned)} (x-ratelimit headers)" if learned else "")

@@ -26,17 +26,17 @@ def before_tests(session: pytest.Session, planners: Sequence[Planner]) -> None:
         return
     if session.testsfailed and not config.option.continue_on_collection_errors:
         return  # pytest is about to stop for the collection errors
-    engine = state_of(config).engine
-    jobs = plan(session.items, state_of(config).settings, planners)
+    run = state_of(config)
+    jobs = plan(session.items, run.settings, planners, run.targets.get)
     if not jobs:
         return
     progress = Progress(config) if not hasattr(config, "workerinput") else None
     try:
-        engine.prefetch(jobs, progress.update if progress else None)
+        run.engine.prefetch(jobs, progress.update if progress else None)
     except MissingAPIKeyError:
         return  # the first test that needs the network stops the run with the message
     except KeyboardInterrupt:
-        meter = engine.meter
+        meter = run.engine.meter
         reporter = config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None:
             reporter.write_line("")
@@ -47,7 +47,7 @@ def before_tests(session: pytest.Session, planners: Sequence[Planner]) -> None:
             )
         raise
     if progress is not None:
-        progress.update(engine.meter, final=True)
+        progress.update(run.engine.meter, final=True)
 
 
 def run_counters(config: pytest.Config) -> Counters | None:

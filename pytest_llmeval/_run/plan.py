@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from .._case.spec import CaseSpec
+from .._case.targets import Target
 from .._config.options import Settings
 from .._core.request import Generation, Job, Request
 from .._engine.cache import cache_key, key_material
@@ -21,10 +22,18 @@ from ..graders._base import GraderConfigError, make_sample
 from ..graders._judge import JudgeGrader
 
 Planner = Callable[[pytest.Item, Settings], CaseSpec | None]
+Targets = Callable[[str], Target | None]
 
 
-def plan(items: Sequence[pytest.Item], settings: Settings, planners: Sequence[Planner]) -> list[Job]:
-    """Every distinct request the selected items will send, each once, in item order."""
+def plan(
+    items: Sequence[pytest.Item], settings: Settings, planners: Sequence[Planner], targets: Targets = lambda name: None
+) -> list[Job]:
+    """Every distinct request the selected items will send, each once, in item order.
+
+    A case of a target is planned when ``targets`` knows the target (registered with
+    ``@pytest_llmeval.target``); one the ``llmeval_targets`` fixture provides is called
+    when its test runs.
+    """
     jobs: dict[str, Job] = {}
     for item in items:
         if _skipped(item):
@@ -32,8 +41,19 @@ def plan(items: Sequence[pytest.Item], settings: Settings, planners: Sequence[Pl
         spec = next((found for planner in planners if (found := planner(item, settings)) is not None), None)
         if spec is None:
             continue
+        requests: Sequence[Request]
+        if spec.target is not None:
+            try:
+                call = targets(spec.target)
+            except ValueError:  # a name two functions claim: the test reports it
+                call = None
+            if call is None:
+                continue
+            requests = spec.target_requests(call)
+        else:
+            requests = spec.requests()
         judges = [g for g in spec.graders if isinstance(g, JudgeGrader)]
-        for request in spec.requests():
+        for request in requests:
             material = key_material(request, settings.base_url)
             key = cache_key(material)
             jobs.setdefault(key, Job(key=key, material=material, request=request))

@@ -22,9 +22,10 @@ def describe(counters: Counters, elapsed: float) -> str:
     fresh = counters.sent
     remaining = counters.total - counters.done
     eta = "" if not fresh or not remaining else f" | ETA {_seconds(elapsed / fresh * remaining)}"
+    waiting = f" | {counters.waiting} waiting on a rate limit" if counters.waiting else ""
     return (
         f"llmeval: {counters.done}/{counters.total} answered ({counters.cached} cached) | "
-        f"{counters.in_flight} in flight | {counters.retries} retries | {counters.errors} errors | "
+        f"{counters.in_flight} in flight{waiting} | {counters.retries} retries | {counters.errors} errors | "
         f"{counters.tokens:,} tokens | ${counters.spent:.4f}{eta}"
     )
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from contextvars import Token
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 
 from .._case.pipeline import Runtime
-from .._case.target import Target
+from .._case.targets import Target, TargetRegistry
 from .._config.options import Settings, resolve
 from .._engine.cache import CacheDirError, ResponseCache
 from .._engine.engine import Engine
 from .._engine.pricing import PriceTable, PriceTableError
 from .._engine.share import SharedRun
 from .._reports.writers import WRITERS
-from ..graders._custom import GraderRegistry, activate, deactivate, search_all
+from ..graders._custom import GraderRegistry, activate, deactivate
 
 
 @dataclass
@@ -29,6 +29,13 @@ class RunState:
     engine: Engine
     graders: GraderRegistry
     """The run's named custom graders (what ``graders.named`` and ``passes "name"`` look up)."""
+    targets: TargetRegistry
+    """The run's ``@pytest_llmeval.target`` functions (planned before the tests)."""
+
+    def search(self, modules: Iterable[object]) -> None:
+        """Take the marked graders and targets of plugin modules (conftest files, ``-p`` plugins)."""
+        self.graders.search_all(modules)
+        self.targets.search_all(modules)
 
 
 STATE_KEY = pytest.StashKey[RunState]()
@@ -47,10 +54,10 @@ def configure(config: pytest.Config) -> RunState:
         prices = PriceTable.load(settings.prices_path)
     except PriceTableError as exc:
         raise pytest.UsageError(f"--llmeval-prices / llmeval_prices: {exc}") from None
-    graders = GraderRegistry(config.rootpath)
-    search_all(graders, config.pluginmanager.get_plugins())
     engine = Engine(settings, cache, prices, _shared_run(config))
-    state = RunState(settings=settings, cache=cache, engine=engine, graders=graders)
+    graders, targets = GraderRegistry(config.rootpath), TargetRegistry(config.rootpath)
+    state = RunState(settings=settings, cache=cache, engine=engine, graders=graders, targets=targets)
+    state.search(config.pluginmanager.get_plugins())
     config.stash[STATE_KEY] = state
     config.stash[_ACTIVE_KEY] = activate(graders)
     return state
@@ -76,8 +83,9 @@ def runtime(request: pytest.FixtureRequest) -> Runtime:
     state = state_of(request.config)
 
     def targets() -> Mapping[str, Target]:
-        found: Mapping[str, Target] = request.getfixturevalue("llmeval_targets")
-        return found
+        # The fixture's targets win over registered ones of the same name: they are this test's.
+        fixture: Mapping[str, Target] = request.getfixturevalue("llmeval_targets")
+        return {**state.targets.all(), **fixture}
 
     return Runtime(engine=state.engine, settings=state.settings, targets=targets)
 

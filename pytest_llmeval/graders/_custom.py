@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import contextvars
 import difflib
-import os
-import sys
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -35,6 +33,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, TypeVar
 
+from .._core.marked import MarkedFunctions, mark_of
 from ._base import FunctionGrader, Grader, GraderConfigError
 from ._python import _check_signature, _origin, check_threshold, exception_line, python_grader
 
@@ -88,8 +87,7 @@ class GraderRegistry:
         self.entry_point_group = entry_point_group
         self._graders: dict[str, RegisteredGrader] = {}
         self._conflicts: dict[str, str] = {}
-        self._seen: dict[str, ModuleType] = {}
-        """Modules looked at already, by name (a module imported again is looked at again)."""
+        self._marked = MarkedFunctions(self.root, _MARK, self._found)
         self._entry_points: dict[str, tuple[EntryPoint, ...]] | None = None
         self._resolved: dict[str, FunctionGrader] = {}
         self._lock = threading.Lock()
@@ -109,26 +107,23 @@ class GraderRegistry:
 
     def search(self, module: ModuleType) -> None:
         """Take every ``@grader`` function found in ``module``'s namespace."""
-        try:
-            values = list(vars(module).values())
-        except TypeError:
-            return
-        for value in values:
-            mark = _mark_of(value)
-            if mark is not None:
-                problem = self._add(mark[0], value, mark[1])
-                if problem is not None:
-                    # Reported when the name is used: the module that defines it is already imported.
-                    self._conflicts[mark[0]] = problem
+        self._marked.search(module)
+
+    def search_all(self, modules: Iterable[object]) -> None:
+        """Take the ``@grader`` functions of every module among ``modules`` (pytest's plugins)."""
+        self._marked.search_all(modules)
 
     def search_project(self) -> None:
         """Search the modules imported from under ``root`` since the last search."""
-        for name, module in list(sys.modules.items()):
-            if not isinstance(module, ModuleType) or self._seen.get(name) is module:
-                continue
-            self._seen[name] = module
-            if _inside(module, self.root):
-                self.search(module)
+        self._marked.search_project()
+
+    def _found(self, mark: Any, fn: Callable[..., Any]) -> None:
+        if not (isinstance(mark, tuple) and len(mark) == 2 and isinstance(mark[0], str)):
+            return
+        problem = self._add(mark[0], fn, float(mark[1]))
+        if problem is not None:
+            # Reported when the name is used: the module that defines it is already imported.
+            self._conflicts[mark[0]] = problem
 
     def get(self, name: str) -> FunctionGrader:
         """The grader registered or installed as ``name``; else a :class:`GraderConfigError`.
@@ -280,29 +275,10 @@ def named(name: str) -> FunctionGrader:
 
 
 def _mark_of(value: object) -> tuple[str, float] | None:
-    # The instance's own attributes only: a class attribute or a proxy's __getattr__ is no mark.
-    try:
-        namespace = vars(value)
-    except TypeError:
-        return None
-    mark = namespace.get(_MARK) if isinstance(namespace, dict) else None
-    if not (isinstance(mark, tuple) and len(mark) == 2 and isinstance(mark[0], str) and callable(value)):
+    mark = mark_of(value, _MARK)
+    if not (isinstance(mark, tuple) and len(mark) == 2 and isinstance(mark[0], str)):
         return None
     return mark[0], float(mark[1])
-
-
-def _inside(module: ModuleType, root: Path) -> bool:
-    filename = getattr(module, "__file__", None)
-    if not isinstance(filename, str):
-        return False
-    return os.path.realpath(filename).startswith(str(root) + os.sep)
-
-
-def search_all(registry: GraderRegistry, modules: Iterable[object]) -> None:
-    """Search every module among ``modules`` (pytest's plugins: conftest files, ``-p`` modules)."""
-    for module in modules:
-        if isinstance(module, ModuleType):
-            registry.search(module)
 
 
 def _check_name(name: object) -> None:

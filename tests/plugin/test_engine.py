@@ -100,7 +100,12 @@ def test_every_fault_ends_as_an_error_with_a_reason(project: Project, mode: list
     project.server.add_rule(None, "ok")
     many(project, 8)
     result = project.run(
-        "--llmeval-cache=off", "--llmeval-max-retries=1", "--llmeval-timeout=0.5", "--llmeval-report=json", *mode
+        "--llmeval-cache=off",
+        "--llmeval-max-retries=1",
+        "--llmeval-timeout=0.5",
+        "--llmeval-rate-limit-timeout=1",
+        "--llmeval-report=json",
+        *mode,
     )
     result.assert_outcomes(passed=1, failed=7)
     cases = project.cases()
@@ -108,7 +113,7 @@ def test_every_fault_ends_as_an_error_with_a_reason(project: Project, mode: list
     reasons = {cid: c["reason"] for cid, c in cases.items() if c["verdict"] == "error"}
     assert len(reasons) == 7
     assert "HTTP 500" in reasons["s[c0]"] and "after 1 retries" in reasons["s[c0]"]
-    assert "HTTP 429" in reasons["s[c1]"]
+    assert "HTTP 429" in reasons["s[c1]"] and "still rate limited after waiting" in reasons["s[c1]"]
     assert "connection failed" in reasons["s[c2]"]
     assert "not JSON" in reasons["s[c3]"]
     assert "refused: No." in reasons["s[c4]"]

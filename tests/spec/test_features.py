@@ -50,6 +50,11 @@ def _answers_times(project: Project, answer: str, times: int, pattern: str) -> N
     project.server.add_rule(pattern, answer, times=times)
 
 
+@given(parsers.parse("the loopback model is rate limited {times:d} times with Retry-After {ms:d} ms"))
+def _rate_limited(project: Project, times: int, ms: int) -> None:
+    project.server.add_rule(None, Fault.status(429, retry_after_ms=ms), times=times)
+
+
 @given(parsers.parse("the loopback model fails with HTTP {status:d}"))
 def _fails(project: Project, status: int) -> None:
     project.server.add_rule(None, Fault.status(status))

@@ -24,18 +24,32 @@ In-process usage::
         assert answer.choices[0].message.content == "Paris"
         assert server.total_requests == 1
 
+Rate limits like OpenAI's (token buckets, with the ``x-ratelimit-*`` headers on every answer),
+a fault on a fixed share of distinct requests, once each, and a quota error::
+
+    server = LoopbackServer(bucket_requests=600, bucket_refill=10.0, bucket_tokens=40_000)
+    server.add_rule(None, Fault.status(429, retry_after=1), share=0.2, once=True)
+    server.add_rule("billing", Fault.status(429, code="insufficient_quota"))
+
 Out-of-process usage (benchmarks)::
 
-    python tests/loopback.py --port 0 --latency 0.2 --rpm 600 --rules rules.json --max-seconds 600
+    python tests/support/loopback.py --port 0 --latency 0.2 --rpm 600 --rules rules.json --max-seconds 600
+    python tests/support/loopback.py --bucket-requests 600 --bucket-refill 10 --bucket-tokens 40000
     # first stdout line: LOOPBACK_URL=http://127.0.0.1:PORT/v1
-    # GET  http://127.0.0.1:PORT/_stats  -> {"total_requests": ..., "peak_in_flight": ..., ...}
+    # GET  http://127.0.0.1:PORT/_stats  -> {"total_requests": ..., "peak_in_flight": ...,
+    #                                        "rate_limited": ..., "responses_429": ..., ...}
     # POST http://127.0.0.1:PORT/_reset  -> clears counters and the request log, keeps the rules
 
 ``rules.json`` is a JSON list such as::
 
     [{"match": "capital of France", "reply": "Paris"},
      {"match": null, "fault": {"status": 429, "retry_after": 1}, "times": 2},
+     {"match": null, "fault": {"status": 429, "retry_after": 1}, "share": 0.2, "once": true},
+     {"match": "quota", "fault": {"status": 429, "code": "insufficient_quota"}},
      {"match": "structured", "json": {"answer": 42}}]
+
+In ``/_stats``, ``rate_limited`` counts the 429s of the server's own limiters (``--rpm``, the
+buckets) and ``responses_429`` every 429 sent, scripted faults included.
 """
 
 from __future__ import annotations
@@ -72,10 +86,14 @@ __all__ = [
     "RecordedRequest",
     "Reply",
     "ReplySource",
+    "body_digest",
+    "body_share",
     "embed_text",
     "estimate_tokens",
+    "format_reset",
     "main",
     "reply_from_spec",
+    "request_tokens",
 ]
 
 HOST = "127.0.0.1"
@@ -156,12 +174,15 @@ class Fault:
 
     @staticmethod
     def status(
-        code: int,
+        status: int,
+        /,
         retry_after: float | None = None,
         retry_after_ms: int | None = None,
         body: Any = None,
         *,
         message: str | None = None,
+        code: str | None = None,
+        type: str | None = None,
         headers: Mapping[str, str] | None = None,
         latency: float | None = None,
     ) -> Reply:
@@ -169,9 +190,13 @@ class Fault:
 
         ``retry_after`` / ``retry_after_ms`` become the ``Retry-After`` / ``retry-after-ms``
         headers the SDK's retry logic reads; ``headers`` can add e.g. ``x-should-retry``.
+        ``code`` and ``type`` script the body's ``error.code`` / ``error.type``; by default they
+        follow the status (429: ``rate_limit_exceeded`` / ``requests``).  A code OpenAI pairs with
+        its own type and message fills those in too, so
+        ``Fault.status(429, code="insufficient_quota")`` is the quota error, not a rate limit.
         """
-        if not 100 <= code <= 599:
-            raise ValueError(f"HTTP status out of range: {code}")
+        if not 100 <= status <= 599:
+            raise ValueError(f"HTTP status out of range: {status}")
         extra: list[tuple[str, str]] = []
         if retry_after is not None:
             extra.append(("Retry-After", _format_number(retry_after)))
@@ -179,14 +204,15 @@ class Fault:
             extra.append(("retry-after-ms", str(int(retry_after_ms))))
         extra.extend((headers or {}).items())
         if body is None:
-            payload = _error_body(code, message)
+            known_type, known_message = _KNOWN_CODES.get(code or "", (None, None))
+            payload = _error_body(status, message or known_message, type or known_type, code)
         elif isinstance(body, bytes):
             payload = body
         elif isinstance(body, str):
             payload = body.encode()
         else:
             payload = json.dumps(body).encode()
-        return Reply(kind="status", status=code, body=payload, headers=tuple(extra), latency=_check_latency(latency))
+        return Reply(kind="status", status=status, body=payload, headers=tuple(extra), latency=_check_latency(latency))
 
     @staticmethod
     def timeout(seconds: float) -> Reply:
@@ -229,7 +255,7 @@ def reply_from_spec(spec: Mapping[str, Any]) -> Reply:
 
     Keys: ``reply`` (text), ``json`` (any JSON value), ``choices`` (list of texts) or ``fault``,
     where ``fault`` is one of ``{"status": 429, "retry_after": 1, "retry_after_ms": 500,
-    "body": ..., "message": ...}``, ``{"timeout": 5}``, ``{"drop": true}``,
+    "body": ..., "message": ..., "code": "insufficient_quota", "type": ...}``, ``{"timeout": 5}``, ``{"drop": true}``,
     ``{"garbage": "<html>", "content_type": "text/html"}``, ``{"empty_choices": true}``,
     ``{"refusal": "..."}``, ``{"length": "..."}``.
     """
@@ -249,6 +275,8 @@ def reply_from_spec(spec: Mapping[str, Any]) -> Reply:
             retry_after_ms=None if fault.get("retry_after_ms") is None else int(fault["retry_after_ms"]),
             body=fault.get("body"),
             message=fault.get("message"),
+            code=_opt_str(fault.get("code")),
+            type=_opt_str(fault.get("type")),
             headers=fault.get("headers"),
         )
     if "timeout" in fault:
@@ -280,6 +308,21 @@ class _Rule:
     latency: float | None
     path: str
     used: int = 0
+    #: Applies only to request bodies whose :func:`body_share` is below this (None: every body).
+    share: float | None = None
+    #: Applies at most once per distinct request body.
+    once: bool = False
+    #: Digests of the bodies a ``once`` rule has already applied to.
+    applied: set[bytes] = field(default_factory=set)
+
+    def applies(self, body: dict[str, Any], text: str, digest: Callable[[], bytes]) -> bool:
+        if self.times is not None and self.used >= self.times:
+            return False
+        if self.share is not None and _share_of(digest()) >= self.share:
+            return False
+        if self.once and digest() in self.applied:
+            return False
+        return self.matcher(body, text)
 
 
 @dataclass(frozen=True)
@@ -310,6 +353,50 @@ class _Outcome:
     latency: float = 0.0
 
 
+class _Bucket:
+    """A token bucket: ``capacity`` tokens, refilled continuously at ``refill`` per second.
+
+    Not locked itself; the server calls it under its own lock.  It starts full, as an account
+    that has been idle does.
+    """
+
+    def __init__(self, capacity: int, refill: float, now: float) -> None:
+        self.capacity = capacity
+        self.refill = refill
+        self.level = float(capacity)
+        self.at = now
+
+    def update(self, now: float) -> None:
+        if now > self.at:
+            self.level = min(float(self.capacity), self.level + (now - self.at) * self.refill)
+        self.at = max(self.at, now)
+
+    def wait(self, cost: float) -> float:
+        """Seconds until ``cost`` tokens are there (0 when they are now)."""
+        if self.level + 1e-9 >= cost:  # float dust from the refill arithmetic is not a shortage
+            return 0.0
+        return (cost - self.level) / self.refill
+
+    @property
+    def remaining(self) -> int:
+        return max(0, math.floor(self.level + 1e-9))
+
+    @property
+    def until_full(self) -> float:
+        return max(0.0, (self.capacity - self.level) / self.refill)
+
+    @property
+    def used(self) -> int:
+        return self.capacity - self.remaining
+
+    def headers(self, unit: str) -> list[tuple[str, str]]:
+        return [
+            (f"x-ratelimit-limit-{unit}", str(self.capacity)),
+            (f"x-ratelimit-remaining-{unit}", str(self.remaining)),
+            (f"x-ratelimit-reset-{unit}", format_reset(self.until_full)),
+        ]
+
+
 # ---------------------------------------------------------------------------------------------- server
 
 
@@ -321,6 +408,15 @@ class LoopbackServer:
     latency only applies to requests that passed the auth and rate-limit gates (real providers
     reject fast).  ``/_stats``, ``/_reset`` and ``/_requests`` are control endpoints: they are
     neither counted nor logged, so a benchmark can poll them without disturbing what it measures.
+
+    Two rate limiters exist side by side.  ``rpm_limit`` is a 60-second sliding window over every
+    request.  ``bucket_requests`` / ``bucket_tokens`` are token buckets like OpenAI's: a capacity
+    refilled continuously (``bucket_refill`` requests, ``bucket_token_refill`` tokens per second;
+    by default a minute's worth of the capacity, i.e. capacity / 60).  Each chat or embeddings
+    request takes one request token and its estimated tokens (prompt plus ``max_completion_tokens``
+    / ``max_tokens`` or 256); a request the buckets cannot cover gets a 429 and takes nothing.
+    While a bucket is configured every response carries OpenAI's ``x-ratelimit-*`` headers for it.
+    ``clock`` (default ``time.monotonic``) drives both limiters, so tests can step time by hand.
     """
 
     def __init__(
@@ -335,6 +431,11 @@ class LoopbackServer:
         port: int = 0,
         models: Sequence[str] = DEFAULT_MODELS,
         log_limit: int = 100_000,
+        bucket_requests: int | None = None,
+        bucket_refill: float | None = None,
+        bucket_tokens: int | None = None,
+        bucket_token_refill: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if not (max_seconds > 0 and math.isfinite(max_seconds)):
             raise ValueError("max_seconds must be a finite number > 0")
@@ -344,6 +445,28 @@ class LoopbackServer:
             raise ValueError("rpm_limit must be >= 1 or None")
         if log_limit < 0:
             raise ValueError("log_limit must be >= 0")
+        for name, capacity, refill in (
+            ("bucket_requests", bucket_requests, bucket_refill),
+            ("bucket_tokens", bucket_tokens, bucket_token_refill),
+        ):
+            if capacity is not None and capacity < 1:
+                raise ValueError(f"{name} must be >= 1 or None")
+            if refill is not None and not (refill > 0 and math.isfinite(refill)):
+                raise ValueError(f"the refill rate of {name} must be a finite number > 0")
+            if refill is not None and capacity is None:
+                raise ValueError(f"a refill rate needs {name}")
+        self._clock = clock
+        now = clock()
+        self._request_bucket = (
+            None
+            if bucket_requests is None
+            else _Bucket(bucket_requests, bucket_refill or bucket_requests / RATE_WINDOW_SECONDS, now)
+        )
+        self._token_bucket = (
+            None
+            if bucket_tokens is None
+            else _Bucket(bucket_tokens, bucket_token_refill or bucket_tokens / RATE_WINDOW_SECONDS, now)
+        )
         self.latency = _check_latency(latency) or 0.0
         self.rpm_limit = rpm_limit
         self.require_key = require_key
@@ -363,6 +486,7 @@ class LoopbackServer:
         self._in_flight = 0
         self._peak = 0
         self._rate_limited = 0
+        self._statuses: collections.Counter[int] = collections.Counter()
         self._completion_ids = 0
         self.errors: list[str] = []
 
@@ -453,6 +577,8 @@ class LoopbackServer:
         times: int | None = None,
         latency: float | None = None,
         path: str = CHAT_PATH,
+        share: float | None = None,
+        once: bool = False,
     ) -> None:
         """Append a rule; the first matching, not yet exhausted rule decides the reply.
 
@@ -460,14 +586,21 @@ class LoopbackServer:
         newline-joined inputs (embeddings); a callable gets the parsed JSON body; ``None`` matches
         everything.  ``path`` selects the endpoint; embedding rules may only carry faults since a
         text answer has no embedding meaning.
+
+        ``share=0.2`` limits the rule to a deterministic 20 % of distinct request bodies (those
+        whose :func:`body_share` is below 0.2, the same bodies in every process and run), and
+        ``once=True`` to the first time it applies to a given body: a repeat of that body (a
+        retry) skips the rule.  Together they fault a fixed share of requests exactly once.
         """
         if times is not None and times < 0:
             raise ValueError("times must be >= 0 or None")
+        if share is not None and not 0.0 <= share <= 1.0:
+            raise ValueError("share must be between 0 and 1, or None")
         if path not in (CHAT_PATH, EMBEDDINGS_PATH):
             raise ValueError(f"rules apply to {CHAT_PATH} or {EMBEDDINGS_PATH}, not {path!r}")
         if path == EMBEDDINGS_PATH and (isinstance(reply, str) or (isinstance(reply, Reply) and reply.is_completion)):
             raise ValueError("embedding rules can only reply with faults (status/timeout/drop/garbage)")
-        rule = _Rule(_make_matcher(match), reply, times, _check_latency(latency), path)
+        rule = _Rule(_make_matcher(match), reply, times, _check_latency(latency), path, share=share, once=bool(once))
         with self._rules_lock:
             self._rules.append(rule)
 
@@ -485,12 +618,16 @@ class LoopbackServer:
                 times=None if spec.get("times") is None else int(spec["times"]),
                 latency=_opt_float(spec.get("latency")),
                 path=str(spec.get("path", CHAT_PATH)),
+                share=_opt_float(spec.get("share")),
+                once=bool(spec.get("once", False)),
             )
 
     def reset(self, *, rules: bool = True) -> None:
         """Clear rules (unless ``rules=False``), the request log and all counters but ``in_flight``.
 
-        ``in_flight`` is live state, not history, so it is left alone.
+        ``in_flight`` is live state, not history, so it is left alone.  The rate limiters start
+        afresh (the window empty, the buckets full); kept rules keep their own state (``times``
+        used, the bodies a ``once`` rule has seen).
         """
         if rules:
             with self._rules_lock:
@@ -501,6 +638,11 @@ class LoopbackServer:
             self._total = 0
             self._peak = self._in_flight
             self._rate_limited = 0
+            self._statuses.clear()
+            now = self._clock()
+            for bucket in (self._request_bucket, self._token_bucket):
+                if bucket is not None:
+                    bucket.level, bucket.at = float(bucket.capacity), now
             self.errors.clear()
 
     # -- observation --------------------------------------------------------------------------------
@@ -527,8 +669,15 @@ class LoopbackServer:
 
     @property
     def rate_limited(self) -> int:
+        """429s from the server's own limiters (``rpm_limit`` and the buckets), not scripted ones."""
         with self._lock:
             return self._rate_limited
+
+    @property
+    def status_counts(self) -> dict[int, int]:
+        """Responses sent, by HTTP status (scripted faults included; drops and holds are not sent)."""
+        with self._lock:
+            return dict(self._statuses)
 
     def stats(self) -> dict[str, int]:
         with self._lock:
@@ -537,6 +686,8 @@ class LoopbackServer:
                 "peak_in_flight": self._peak,
                 "in_flight": self._in_flight,
                 "rate_limited": self._rate_limited,
+                "responses_200": self._statuses[200],
+                "responses_429": self._statuses[429],
             }
 
     # -- request processing (called from handler threads) ----------------------------------------
@@ -549,9 +700,11 @@ class LoopbackServer:
             self._log.append(record)
             return self._total
 
-    def _leave(self) -> None:
+    def _leave(self, status: int | None = None) -> None:
         with self._lock:
             self._in_flight -= 1
+            if status is not None:
+                self._statuses[status] += 1
 
     def _sleep(self, seconds: float) -> bool:
         """Sleep (bounded, interruptible by shutdown); False means the server is stopping."""
@@ -559,36 +712,102 @@ class LoopbackServer:
             return not self._stop_event.is_set()
         return not self._stop_event.wait(min(seconds, MAX_SLEEP_SECONDS))
 
-    def _admit(self) -> tuple[float | None, list[tuple[str, str]]]:
-        """Sliding-window rpm gate: (retry-after seconds or None if admitted, rate-limit headers)."""
-        limit = self.rpm_limit
-        if limit is None:
+    def _admit(self, method: str, path: str, body: Any) -> tuple[_Outcome | None, list[tuple[str, str]]]:
+        """The rate-limit gates: (a 429 to send, or None when admitted; the ``x-ratelimit-*`` headers).
+
+        The sliding window counts every request; the buckets only chat and embeddings POSTs.  A
+        request is admitted only when every gate lets it through, and only then does it take its
+        place in the window and its tokens from the buckets.
+        """
+        limit, requests, tokens = self.rpm_limit, self._request_bucket, self._token_bucket
+        if limit is None and requests is None and tokens is None:
             return None, []
-        now = time.monotonic()
+        consumes = method == "POST" and path in (CHAT_PATH, EMBEDDINGS_PATH)
+        cost = request_tokens(path, body) if consumes and tokens is not None else 0
+        now = self._clock()
+        rejection: _Outcome | None = None
+        headers: list[tuple[str, str]] = []
         with self._lock:
-            while self._window and self._window[0] <= now - RATE_WINDOW_SECONDS:
-                self._window.popleft()
-            limited = len(self._window) >= limit
-            if limited:
-                self._rate_limited += 1
+            if limit is not None:
+                while self._window and self._window[0] <= now - RATE_WINDOW_SECONDS:
+                    self._window.popleft()
+                if len(self._window) >= limit:
+                    reset = self._window[0] + RATE_WINDOW_SECONDS - now
+                    rejection = _error(
+                        429, "Rate limit reached for requests (loopback rpm_limit).", "requests", "rate_limit_exceeded"
+                    )
+                    rejection.headers.append(("Retry-After", str(max(1, math.ceil(reset)))))
+            for bucket in (requests, tokens):
+                if bucket is not None:
+                    bucket.update(now)
+            if rejection is None and consumes:
+                rejection = self._bucket_rejection(cost)
+            if rejection is None:
+                if limit is not None:
+                    self._window.append(now)
+                if consumes and requests is not None:
+                    requests.level -= 1
+                if consumes and tokens is not None:
+                    tokens.level -= cost
             else:
-                self._window.append(now)
-            reset = self._window[0] + RATE_WINDOW_SECONDS - now if self._window else 0.0
-            remaining = limit - len(self._window)
-        headers = [
-            ("x-ratelimit-limit-requests", str(limit)),
-            ("x-ratelimit-remaining-requests", str(max(remaining, 0))),
-            ("x-ratelimit-reset-requests", f"{max(reset, 0.0):.3f}s"),
-        ]
-        return (max(1, math.ceil(reset)) if limited else None), headers
+                self._rate_limited += 1
+            if limit is not None and requests is None:
+                reset = self._window[0] + RATE_WINDOW_SECONDS - now if self._window else 0.0
+                headers += [
+                    ("x-ratelimit-limit-requests", str(limit)),
+                    ("x-ratelimit-remaining-requests", str(max(limit - len(self._window), 0))),
+                    ("x-ratelimit-reset-requests", format_reset(reset)),
+                ]
+            if requests is not None:
+                headers += requests.headers("requests")
+            if tokens is not None:
+                headers += tokens.headers("tokens")
+        return rejection, headers
+
+    def _bucket_rejection(self, cost: int) -> _Outcome | None:
+        """The buckets' 429 for a request of ``cost`` tokens, or None when they can cover it (lock held)."""
+        waits: list[tuple[float, str, _Bucket, int]] = []
+        if self._request_bucket is not None:
+            waits.append((self._request_bucket.wait(1), "requests", self._request_bucket, 1))
+        if self._token_bucket is not None:
+            if cost > self._token_bucket.capacity:  # no wait helps: OpenAI's "Request too large"
+                return _error(
+                    429,
+                    f"Request too large for tokens (loopback bucket): Limit {self._token_bucket.capacity}, "
+                    f"Requested {cost}. The input or output tokens must be reduced in order to run successfully.",
+                    "tokens",
+                    "rate_limit_exceeded",
+                )
+            waits.append((self._token_bucket.wait(cost), "tokens", self._token_bucket, cost))
+        if not waits:
+            return None
+        wait, unit, bucket, requested = max(waits, key=lambda w: w[0])
+        if wait <= 0.0:
+            return None
+        out = _error(
+            429,
+            f"Rate limit reached for {unit} (loopback bucket): Limit {bucket.capacity}, Used {bucket.used}, "
+            f"Requested {requested}. Please try again in {format_reset(wait)}.",
+            unit,
+            "rate_limit_exceeded",
+        )
+        out.headers += [("Retry-After", str(_ceil(wait))), ("retry-after-ms", str(_ceil(wait * 1000)))]
+        return out
 
     def _choose(self, path: str, body: dict[str, Any], text: str) -> tuple[ReplySource | None, float | None]:
+        digests: list[bytes] = []
+
+        def digest() -> bytes:  # hashed only when a share/once rule asks
+            if not digests:
+                digests.append(body_digest(body))
+            return digests[0]
+
         with self._rules_lock:
             for rule in self._rules:
-                if rule.path != path or (rule.times is not None and rule.used >= rule.times):
-                    continue
-                if rule.matcher(body, text):
+                if rule.path == path and rule.applies(body, text, digest):
                     rule.used += 1
+                    if rule.once:
+                        rule.applied.add(digest())
                     return rule.reply, rule.latency
         return None, None
 
@@ -599,16 +818,10 @@ class LoopbackServer:
     def _route(self, method: str, path: str, headers: Mapping[str, str], body: Any) -> _Outcome:
         if self.require_key is not None and headers.get("authorization") != f"Bearer {self.require_key}":
             return _error(401, "Incorrect API key provided.", "invalid_request_error", "invalid_api_key")
-        retry_after, rl_headers = self._admit()
-        if retry_after is not None:
-            out = _error(
-                429,
-                "Rate limit reached for requests (loopback rpm_limit).",
-                "requests",
-                "rate_limit_exceeded",
-            )
-            out.headers.extend([("Retry-After", str(retry_after)), *rl_headers])
-            return out
+        rejection, rl_headers = self._admit(method, path, body)
+        if rejection is not None:
+            rejection.headers.extend(rl_headers)
+            return rejection
         if path in (MODELS_PATH, MODELS_PATH + "/"):
             out = self._models() if method == "GET" else _error(405, f"{method} not allowed on {path}")
         elif path in (CHAT_PATH, EMBEDDINGS_PATH):
@@ -850,7 +1063,7 @@ class _Handler(BaseHTTPRequestHandler):
             out.headers.append(("x-request-id", f"req_loopback_{serial}"))
             # Leave before the last byte goes out, so a caller that has its answer never sees
             # its own request still counted as in flight.
-            app._leave()
+            app._leave(out.status)
             left = True
             self._send(out)
         finally:
@@ -928,6 +1141,66 @@ class _Handler(BaseHTTPRequestHandler):
 def estimate_tokens(text: str) -> int:
     """Deterministic token estimate (ceil(chars / 4), at least 1) so usage numbers are testable."""
     return max(1, math.ceil(len(text) / 4))
+
+
+def body_digest(body: Any) -> bytes:
+    """A stable digest of a JSON request body: key order and whitespace do not matter."""
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.blake2b(canonical.encode(), digest_size=16).digest()
+
+
+def body_share(body: Any) -> float:
+    """Where a request body falls in [0, 1): a rule with ``share=s`` applies when this is below s.
+
+    Deterministic across processes and runs, so the same 20 % of a benchmark's cases are
+    faulted every time; shares nest (the bodies under 0.1 are among those under 0.2).
+    """
+    return _share_of(body_digest(body))
+
+
+def _share_of(digest: bytes) -> float:
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def request_tokens(path: str, body: Any) -> int:
+    """The tokens a request takes from the token bucket, estimated before it is answered.
+
+    Chat: :func:`estimate_tokens` of the messages' texts (what ``usage.prompt_tokens`` reports)
+    plus ``max_completion_tokens``, else ``max_tokens``, else 256.  Embeddings: the inputs' tokens.
+    """
+    if not isinstance(body, dict):
+        body = {}
+    if path == EMBEDDINGS_PATH:
+        return sum(estimate_tokens(t) for t in _embedding_inputs(body))
+    completion = 256
+    for key in ("max_completion_tokens", "max_tokens"):
+        value = body.get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            completion = value
+            break
+    return estimate_tokens("\n".join(_all_message_texts(body))) + completion
+
+
+def format_reset(seconds: float) -> str:
+    """A duration the way OpenAI's ``x-ratelimit-reset-*`` headers write it (Go's duration format).
+
+    Whole milliseconds, rounded up so a wait is never shown as none: ``0s``, ``20ms``, ``1s``,
+    ``8.64s``, ``1m30.5s``, ``6m0s``, ``1h0m0s``.
+    """
+    millis = max(0, math.ceil(seconds * 1000 - 1e-6))  # 1e-6: 0.58 s is 580 ms, not 581
+    if millis == 0:
+        return "0s"
+    if millis < 1000:
+        return f"{millis}ms"
+    hours, rest = divmod(millis, 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    whole, frac = divmod(rest, 1000)
+    text = f"{whole}.{frac:03d}".rstrip("0").rstrip(".") + "s"
+    if hours:
+        return f"{hours}h{minutes}m{text}"
+    if minutes:
+        return f"{minutes}m{text}"
+    return text
 
 
 _WORD = re.compile(r"\w+")
@@ -1042,6 +1315,16 @@ _ERROR_TYPES = {
 }
 
 
+#: Error codes OpenAI sends with a type and message of their own: ``code -> (type, message)``.
+_KNOWN_CODES: dict[str, tuple[str, str]] = {
+    "insufficient_quota": (
+        "insufficient_quota",
+        "You exceeded your current quota, please check your plan and billing details. For more "
+        "information on this error, read the docs: https://platform.openai.com/docs/guides/error-codes/api-errors.",
+    ),
+}
+
+
 def _error_body(status: int, message: str | None = None, type_: str | None = None, code: str | None = None) -> bytes:
     default_type, default_code = _ERROR_TYPES.get(
         status, ("server_error" if status >= 500 else "invalid_request_error", None)
@@ -1083,8 +1366,17 @@ def _check_latency(value: float | None) -> float | None:
     return min(float(value), MAX_SLEEP_SECONDS)
 
 
+def _ceil(value: float) -> int:
+    """Round a positive wait up to a whole number of its unit, at least 1, ignoring float dust."""
+    return max(1, math.ceil(value - 1e-6))
+
+
 def _opt_float(value: Any) -> float | None:
     return None if value is None else float(value)
+
+
+def _opt_str(value: Any) -> str | None:
+    return None if value is None else str(value)
 
 
 def _format_number(value: float) -> str:
@@ -1102,7 +1394,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Loopback OpenAI-compatible server for tests and benchmarks.")
     parser.add_argument("--port", type=int, default=0, help="0 lets the OS pick a free port")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds slept before each answer")
-    parser.add_argument("--rpm", type=int, default=None, help="requests per minute before 429s")
+    parser.add_argument("--rpm", type=int, default=None, help="requests per minute before 429s (sliding window)")
+    parser.add_argument("--bucket-requests", type=int, default=None, help="request bucket capacity (OpenAI-style)")
+    parser.add_argument("--bucket-refill", type=float, default=None, help="requests refilled per second")
+    parser.add_argument("--bucket-tokens", type=int, default=None, help="token bucket capacity (OpenAI-style)")
+    parser.add_argument("--bucket-token-refill", type=float, default=None, help="tokens refilled per second")
     parser.add_argument("--rules", type=Path, default=None, help="JSON list of rules")
     parser.add_argument("--require-key", default=None, help="API key clients must send")
     parser.add_argument("--max-seconds", type=float, default=600.0)
@@ -1116,6 +1412,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         require_key=args.require_key,
         max_seconds=args.max_seconds,
         max_requests=args.max_requests,
+        bucket_requests=args.bucket_requests,
+        bucket_refill=args.bucket_refill,
+        bucket_tokens=args.bucket_tokens,
+        bucket_token_refill=args.bucket_token_refill,
     )
     if args.rules is not None:
         server.load_rules(args.rules)

@@ -30,12 +30,16 @@ if str(_HERE) not in sys.path:  # importable as ``loopback`` whether or not test
     sys.path.insert(0, str(_HERE))
 
 from loopback import (  # noqa: E402
+    CHAT_PATH,
     EMBEDDINGS_PATH,
     Fault,
     LoopbackServer,
     Reply,
+    body_share,
     embed_text,
     estimate_tokens,
+    format_reset,
+    request_tokens,
 )
 
 USER = [{"role": "user", "content": "hi"}]
@@ -448,6 +452,234 @@ def test_stop_releases_a_held_request_promptly(server: LoopbackServer, client: o
     assert len(errors) == 1 and isinstance(errors[0], openai.APIConnectionError)
 
 
+class FakeClock:
+    """A hand-stepped clock for the rate limiters, so header values are exact, not timing-dependent."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+_GO_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m(?!s))?(?:(\d+(?:\.\d+)?)(ms|s))?$")
+
+
+def parse_reset(value: str) -> float:
+    """What a client does with ``x-ratelimit-reset-*``: a Go-style duration (``1m30.5s``) in seconds."""
+    found = _GO_DURATION.match(value)
+    assert found and value, f"not an OpenAI-style duration: {value!r}"
+    hours, minutes, number, unit = found.groups()
+    seconds = float(number or 0) / (1000 if unit == "ms" else 1)
+    return int(hours or 0) * 3600 + int(minutes or 0) * 60 + seconds
+
+
+def test_reset_durations_are_written_like_openai_writes_them() -> None:
+    # OpenAI's documented samples are "1s" and "6m0s"; live answers show e.g. "20ms" and "8.64s".
+    examples = {0: "0s", 0.0004: "1ms", 0.02: "20ms", 0.58: "580ms", 1: "1s", 8.64: "8.64s", 59.999: "59.999s"}
+    examples |= {60: "1m0s", 90.5: "1m30.5s", 360: "6m0s", 3600: "1h0m0s", 3725.25: "1h2m5.25s"}
+    for seconds, text in examples.items():
+        assert format_reset(seconds) == text
+        assert parse_reset(text) == pytest.approx(max(seconds, 0.001) if seconds else 0, abs=1e-9)
+    for millis in (1, 999, 1000, 1001, 59_999, 60_000, 61_010, 3_599_999, 7_261_500):
+        assert parse_reset(format_reset(millis / 1000)) == pytest.approx(millis / 1000, abs=1e-9)
+
+
+def _raw(sdk: openai.OpenAI, content: str = "hi", **kwargs: Any) -> Any:
+    messages: Any = [{"role": "user", "content": content}]
+    return sdk.chat.completions.with_raw_response.create(model="m", messages=messages, **kwargs)
+
+
+def _ratelimit(headers: Any, unit: str) -> tuple[str, str, str]:
+    return (
+        headers[f"x-ratelimit-limit-{unit}"],
+        headers[f"x-ratelimit-remaining-{unit}"],
+        headers[f"x-ratelimit-reset-{unit}"],
+    )
+
+
+def test_request_bucket_refills_and_answers_429_like_openai() -> None:
+    clock = FakeClock()
+    with LoopbackServer(bucket_requests=3, bucket_refill=0.5, clock=clock, max_seconds=30) as server:
+        sdk = openai.OpenAI(base_url=server.url, api_key="test", max_retries=0)
+        try:
+            seen = [_ratelimit(_raw(sdk).headers, "requests") for _ in range(3)]
+            assert seen == [("3", "2", "2s"), ("3", "1", "4s"), ("3", "0", "6s")]
+            with pytest.raises(openai.RateLimitError) as info:
+                ask(sdk, "hi")
+            headers = info.value.response.headers
+            assert (headers["retry-after"], headers["retry-after-ms"]) == ("2", "2000")  # one token at 0.5/s
+            assert _ratelimit(headers, "requests") == ("3", "0", "6s")
+            assert info.value.code == "rate_limit_exceeded"
+            assert isinstance(info.value.body, dict)
+            assert info.value.body["type"] == "requests"
+            assert info.value.body["message"].startswith("Rate limit reached for requests")
+
+            clock.advance(1.5)  # 0.75 of a token
+            with pytest.raises(openai.RateLimitError) as info:
+                ask(sdk, "hi")
+            headers = info.value.response.headers
+            assert (headers["retry-after"], headers["retry-after-ms"]) == ("1", "500")
+            assert _ratelimit(headers, "requests") == ("3", "0", "4.5s")
+
+            clock.advance(0.5)  # one whole token: admitted, and embeddings take one too
+            assert _ratelimit(_raw(sdk).headers, "requests") == ("3", "0", "6s")
+            clock.advance(600)  # refilled, never beyond the capacity
+            embedded = sdk.embeddings.with_raw_response.create(model="e", input="x")
+            assert _ratelimit(embedded.headers, "requests") == ("3", "2", "2s")
+            models = sdk.models.with_raw_response.list()  # not a model call: reported, not charged
+            assert _ratelimit(models.headers, "requests") == ("3", "2", "2s")
+        finally:
+            sdk.close()
+        assert server.rate_limited == 2
+        assert server.total_requests == 8
+        stats = server.stats()
+        assert (stats["responses_200"], stats["responses_429"], stats["rate_limited"]) == (6, 2, 2)
+        assert server.status_counts == {200: 6, 429: 2}
+        assert "x-ratelimit-limit-tokens" not in models.headers  # no token bucket configured
+
+
+def test_token_bucket_takes_the_estimated_tokens_of_each_request() -> None:
+    clock = FakeClock()
+    with LoopbackServer(
+        bucket_requests=100, bucket_refill=10, bucket_tokens=1000, bucket_token_refill=100, clock=clock, max_seconds=30
+    ) as server:
+        sdk = openai.OpenAI(base_url=server.url, api_key="test", max_retries=0)
+        try:
+            first = _raw(sdk, "hi", max_tokens=299).headers  # 1 prompt token + 299
+            assert _ratelimit(first, "tokens") == ("1000", "700", "3s")
+            assert _ratelimit(first, "requests") == ("100", "99", "100ms")  # both buckets on one answer
+            second = _raw(sdk, "hi", max_completion_tokens=500, max_tokens=5).headers  # max_completion_tokens wins
+            assert _ratelimit(second, "tokens") == ("1000", "199", "8.01s")
+
+            with pytest.raises(openai.RateLimitError) as info:  # 1 + the default 256 > 199
+                ask(sdk, "hi")
+            headers = info.value.response.headers
+            assert (headers["retry-after"], headers["retry-after-ms"]) == ("1", "580")
+            assert _ratelimit(headers, "tokens") == ("1000", "199", "8.01s")
+            assert _ratelimit(headers, "requests") == ("100", "98", "200ms")  # a rejected request takes nothing
+            assert isinstance(info.value.body, dict)
+            assert (info.value.body["type"], info.value.code) == ("tokens", "rate_limit_exceeded")
+            assert info.value.body["message"].startswith("Rate limit reached for tokens")
+
+            clock.advance(0.58)
+            assert _ratelimit(_raw(sdk, "hi").headers, "tokens") == ("1000", "0", "10s")
+
+            clock.advance(60)
+            with pytest.raises(openai.RateLimitError) as info:  # larger than the bucket: waiting cannot help
+                ask(sdk, "hi", max_tokens=5000)
+            assert "retry-after" not in info.value.response.headers
+            assert isinstance(info.value.body, dict)
+            assert info.value.body["message"].startswith("Request too large for tokens")
+        finally:
+            sdk.close()
+        assert server.rate_limited == 2
+
+
+def test_request_tokens_estimate() -> None:
+    chat = {"model": "m", "messages": [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}]}
+    assert request_tokens(CHAT_PATH, chat) == estimate_tokens("be brief\nhi") + 256
+    assert request_tokens(CHAT_PATH, {**chat, "max_tokens": 10}) == estimate_tokens("be brief\nhi") + 10
+    assert request_tokens(EMBEDDINGS_PATH, {"model": "e", "input": ["abcdefgh", "x"]}) == 3
+
+
+def test_bucket_arguments_are_checked() -> None:
+    with pytest.raises(ValueError):
+        LoopbackServer(bucket_requests=0)
+    with pytest.raises(ValueError):
+        LoopbackServer(bucket_requests=10, bucket_refill=0)
+    with pytest.raises(ValueError):
+        LoopbackServer(bucket_token_refill=5.0)  # a rate without a bucket
+
+
+def test_share_once_faults_a_fixed_share_of_bodies_once_each(server: LoopbackServer, client: openai.OpenAI) -> None:
+    server.add_rule(None, Fault.status(429, retry_after=1), share=0.2, once=True)
+    prompts = [f"question {i}" for i in range(60)]
+
+    def statuses() -> list[int]:
+        codes = []
+        for prompt in prompts:
+            try:
+                ask(client, prompt)
+                codes.append(200)
+            except openai.RateLimitError as exc:
+                assert exc.response.headers["retry-after"] == "1"
+                codes.append(429)
+        return codes
+
+    first = statuses()
+    selected = [body_share(r.body) < 0.2 for r in server.requests]
+    assert first == [429 if s else 200 for s in selected]
+    assert 3 <= first.count(429) <= 25  # about 20 % of 60, fixed by the hash
+    assert statuses() == [200] * len(prompts)  # every repeat (a retry) skips the rule
+    assert server.stats()["responses_429"] == first.count(429)
+    assert server.rate_limited == 0  # a scripted fault, not the server's limiter
+
+
+def test_share_without_once_faults_the_same_bodies_every_time(server: LoopbackServer, client: openai.OpenAI) -> None:
+    server.add_rule(None, Fault.status(500), share=0.5)
+    prompts = [f"q{i}" for i in range(12)]
+    outcomes = []
+    for _ in range(2):
+        for prompt in prompts:
+            try:
+                ask(client, prompt)
+                outcomes.append(True)
+            except openai.InternalServerError:
+                outcomes.append(False)
+    assert outcomes[:12] == outcomes[12:]
+    assert outcomes == [body_share(r.body) >= 0.5 for r in server.requests]
+    # The share is of the body, whatever the order of its keys; shares nest.
+    assert body_share({"a": 1, "b": [1, 2]}) == body_share({"b": [1, 2], "a": 1})
+    with pytest.raises(ValueError):
+        server.add_rule(None, "x", share=1.5)
+
+
+def test_once_alone_and_json_rules_with_share(server: LoopbackServer, client: openai.OpenAI) -> None:
+    server.load_rules(
+        [
+            {"match": "^once$", "fault": {"status": 503}, "once": True},
+            {"match": "^all$", "fault": {"status": 429, "retry_after": 1}, "share": 1.0, "once": True},
+            {"match": "^none$", "fault": {"status": 429}, "share": 0.0},
+        ]
+    )
+    with pytest.raises(openai.InternalServerError):
+        ask(client, "once")
+    assert ask(client, "once").choices[0].message.content == "echo: once"
+    with pytest.raises(openai.RateLimitError):
+        ask(client, "all")
+    assert ask(client, "all").choices[0].message.content == "echo: all"
+    with pytest.raises(openai.RateLimitError):  # the same prompt with other parameters is another body
+        ask(client, "all", temperature=0)
+    assert ask(client, "none").choices[0].message.content == "echo: none"
+    assert server.status_counts == {503: 1, 200: 3, 429: 2}
+
+
+def test_quota_429_is_not_a_rate_limit(server: LoopbackServer, client: openai.OpenAI) -> None:
+    server.add_rule("^quota$", Fault.status(429, code="insufficient_quota"))
+    server.add_rule("custom", Fault.status(400, code="context_length_exceeded", type="invalid_request_error"))
+    server.load_rules([{"match": "json quota", "fault": {"status": 429, "code": "insufficient_quota", "message": "m"}}])
+    with pytest.raises(openai.RateLimitError) as info:
+        ask(client, "quota")
+    assert info.value.code == "insufficient_quota"
+    assert isinstance(info.value.body, dict)
+    assert info.value.body["type"] == "insufficient_quota"
+    assert info.value.body["message"].startswith("You exceeded your current quota")
+    assert "retry-after" not in info.value.response.headers
+    with pytest.raises(openai.BadRequestError) as bad:
+        ask(client, "custom")
+    assert (bad.value.code, bad.value.type) == ("context_length_exceeded", "invalid_request_error")
+    with pytest.raises(openai.RateLimitError) as info:
+        ask(client, "json quota")
+    assert isinstance(info.value.body, dict)
+    assert (info.value.code, info.value.body["message"]) == ("insufficient_quota", "m")
+    assert server.rate_limited == 0
+    assert server.status_counts == {429: 2, 400: 1}
+
+
 # ------------------------------------------------------------------------------------------ embeddings
 
 
@@ -495,8 +727,9 @@ def test_cli_serves_rules_and_stats(tmp_path: Path) -> None:
         )
     )
     script = _HERE / "loopback.py"
+    buckets = ["--bucket-requests", "100", "--bucket-refill", "0.001", "--bucket-tokens", "5000"]
     proc = subprocess.Popen(
-        [sys.executable, str(script), "--port", "0", "--rules", str(rules), "--max-seconds", "30"],
+        [sys.executable, str(script), "--port", "0", "--rules", str(rules), "--max-seconds", "30", *buckets],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -513,16 +746,21 @@ def test_cli_serves_rules_and_stats(tmp_path: Path) -> None:
         try:
             assert ask(sdk, "capital?").choices[0].message.content == "Paris"
             assert json.loads(ask(sdk, "other").choices[0].message.content) == {"ok": True}
-            with pytest.raises(openai.RateLimitError):
+            with pytest.raises(openai.RateLimitError) as info:
                 ask(sdk, "limit")
         finally:
             sdk.close()
+        headers = info.value.response.headers  # the buckets admitted it; the rule faulted it
+        assert headers["x-ratelimit-limit-requests"] == "100"
+        assert headers["x-ratelimit-remaining-requests"] == "97"
+        assert headers["x-ratelimit-limit-tokens"] == "5000"
 
         with urllib.request.urlopen(f"{root}/_stats", timeout=5) as response:
             stats = json.load(response)
         assert stats["total_requests"] == 3
         assert stats["peak_in_flight"] >= 1
-        assert stats["rate_limited"] == 0  # a scripted 429 is not the rpm limiter
+        assert stats["rate_limited"] == 0  # a scripted 429 is not the server's limiter...
+        assert (stats["responses_200"], stats["responses_429"]) == (2, 1)  # ...but it is a 429
 
         reset = urllib.request.Request(f"{root}/_reset", data=b"", method="POST")
         with urllib.request.urlopen(reset, timeout=5) as response:

@@ -118,9 +118,6 @@ def test_the_model_is_resolved_as_the_run_resolves_it(project: Project) -> None:
 @pytest.mark.parametrize(
     "steps",
     [
-        pytest.param(
-            'Given the target "rag"\n    When the user says "q"\n    Then the answer contains "x"', id="target"
-        ),
         pytest.param('Given the model "m"\n    Then the answer contains "x"', id="no user message"),
         pytest.param('Given the model "m"\n    When the user says "q"', id="no grader"),
         pytest.param('When the user says "q"\n    Then the answer contains "x"', id="no model"),

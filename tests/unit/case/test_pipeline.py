@@ -6,6 +6,7 @@ adaptive rounds stop, what gets graded, and what a judge is told about its gener
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -18,8 +19,9 @@ from pytest_llmeval._case.pipeline import Runtime, draw, evaluate, grade, grade_
 from pytest_llmeval._case.spec import NO_MODEL, CaseSetupError, CaseSpec
 from pytest_llmeval._config.options import CacheMode, Settings
 from pytest_llmeval._core.records import Grade
-from pytest_llmeval._core.request import ChatRequest, Generation, Request
+from pytest_llmeval._core.request import ChatRequest, Generation, Request, TargetRequest
 from pytest_llmeval._engine.pricing import PriceTable
+from pytest_llmeval._engine.targets import TargetRunner
 from pytest_llmeval.graders import score_model, string_check
 from pytest_llmeval.graders._base import Item, Sample
 from pytest_llmeval.graders._context import GradingContext, current
@@ -40,6 +42,9 @@ class ScriptedEngine:
         self.calls.append((list(requests), after))
         answers = []
         for request in requests:
+            if isinstance(request, TargetRequest):  # the engine's own runner: targets are called as in a run
+                answers.append(asyncio.run(TargetRunner(4, 5.0).call(request)))
+                continue
             assert isinstance(request, ChatRequest)
             judged = request.response_format is not None and "json_schema" in request.response_format
             answers.append(Generation(text=JUDGE_MODEL_REPLY) if judged else self.answer(request))
@@ -47,7 +52,12 @@ class ScriptedEngine:
 
     def keys_of(self, requests: Sequence[Request]) -> list[str | None]:
         self.keyed.append(list(requests))
-        return [f"key-{r.sample_index}" if isinstance(r, ChatRequest) else None for r in requests]
+        return [
+            f"key-{r.sample_index}" if isinstance(r, ChatRequest) else f"target-key-{r.case['sample']}"
+            if isinstance(r, TargetRequest)
+            else None
+            for r in requests
+        ]
 
     def drawn(self) -> list[list[int]]:
         """Sample indexes of each generation call (judge calls left out)."""
@@ -151,7 +161,7 @@ def test_targets_are_not_asked_for_when_the_case_has_no_target() -> None:
 # ---- targets ------------------------------------------------------------------------------
 
 
-def test_a_sync_target_answers_in_place_of_the_engine() -> None:
+def test_a_target_is_called_through_the_engine_once_per_sample() -> None:
     cases: list[Mapping[str, Any]] = []
 
     def app(case: Mapping[str, Any]) -> str:
@@ -162,7 +172,10 @@ def test_a_sync_target_answers_in_place_of_the_engine() -> None:
     case = spec(target="app", model=None, samples=2, system="sys", row={"k": 1})
     record = evaluate(case, runtime(engine, {"app": app}))
     assert record.verdict == "pass" and record.samples == 2
-    assert engine.calls == [] and engine.keyed == []
+    # One engine call with a target request per sample: planned answers are found there.
+    ((requests, _),) = engine.calls
+    assert [(r.target, r.case["sample"]) for r in requests if isinstance(r, TargetRequest)] == [("app", 0), ("app", 1)]
+    assert engine.keyed == []
     assert [c["sample"] for c in cases] == [0, 1]
     assert cases[0]["input"] == "hi" and cases[0]["row"] == {"k": 1} and cases[0]["model"] is None
     assert cases[0]["messages"] == [{"role": "system", "content": "sys"}, {"role": "user", "content": "hi"}]
@@ -190,7 +203,8 @@ def test_an_unknown_target_lists_the_known_ones_sorted() -> None:
     with pytest.raises(CaseSetupError) as excinfo:
         draw(spec(target="rag"), runtime(ScriptedEngine(), targets))
     assert str(excinfo.value) == (
-        "unknown target 'rag' (known: alpha, zeta); register it in the llmeval_targets fixture"
+        "unknown target 'rag' (known: alpha, zeta); register it with @pytest_llmeval.target(\"rag\") "
+        "or in the llmeval_targets fixture"
     )
 
 
@@ -198,7 +212,8 @@ def test_an_unknown_target_with_none_registered_is_an_error_record() -> None:
     record = evaluate(spec(target="rag"), runtime(ScriptedEngine(), {}))
     assert record.verdict == "error"
     assert record.reason == (
-        "unknown target 'rag' (known: none registered); register it in the llmeval_targets fixture"
+        "unknown target 'rag' (known: none registered); register it with @pytest_llmeval.target(\"rag\") "
+        "or in the llmeval_targets fixture"
     )
 
 
@@ -350,14 +365,9 @@ def test_an_errored_generation_asks_no_judge() -> None:
     assert [after for requests, after in engine.calls] == ["key-1"]
 
 
-@pytest.mark.parametrize(
-    "fields",
-    [{"user": None}, {"model": None, "target": "app"}],
-    ids=["pre-generated sample without a user message", "target"],
-)
-def test_no_parent_key_when_the_answer_was_not_sent_by_the_engine(fields: dict[str, Any]) -> None:
+def test_no_parent_key_when_the_answer_was_not_sent_by_the_engine() -> None:
     engine = ScriptedEngine()
-    case, spy = judge_case(**fields)
+    case, spy = judge_case(user=None)  # a pre-generated sample: nothing was sent for it
     grade(case, runtime(engine), [Generation(text="a")])
     assert engine.keyed == []
     assert [after for requests, after in engine.calls] == [None]  # the judge is still asked

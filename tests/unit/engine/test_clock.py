@@ -13,6 +13,7 @@ import pytest
 from pytest_llmeval._config.options import CacheMode, Settings
 from pytest_llmeval._engine.clock import SYSTEM, Clock
 from pytest_llmeval._engine.limits import AdaptiveLimit, Limits, TokenBucket
+from pytest_llmeval._engine.ratelimits import LearnedLimit
 
 
 class FakeClock(Clock):
@@ -57,7 +58,14 @@ def run(waiting: Coroutine[Any, Any, None]) -> None:
 
 
 def limits_on(clock: Clock) -> Limits:
-    return Limits(concurrency=AdaptiveLimit(4, clock=clock), rpm=None, tpm=None, clock=clock)
+    return Limits(
+        concurrency=AdaptiveLimit(4, clock=clock),
+        rpm=None,
+        tpm=None,
+        learned_requests=LearnedLimit(1, clock),
+        learned_tokens=LearnedLimit(1, clock),
+        clock=clock,
+    )
 
 
 def test_the_system_clock_is_monotonic_and_sleeps() -> None:

@@ -97,7 +97,7 @@ def test_answer_usage_and_latency(server: LoopbackServer, engine_for) -> None:  
 )
 def test_faults_become_errors_with_a_reason(server: LoopbackServer, engine_for, fault: object, reason: str) -> None:  # type: ignore[no-untyped-def]
     server.add_rule(None, fault)  # type: ignore[arg-type]
-    (gen,) = engine_for(timeout=0.5).generate([ask("x")])
+    (gen,) = engine_for(timeout=0.5, rate_limit_timeout=0.5).generate([ask("x")])
     assert gen.text is None
     assert gen.error is not None and gen.error.startswith(reason), gen.error
 
@@ -144,8 +144,9 @@ def test_retry_after_above_120_seconds_is_honoured(server: LoopbackServer, engin
     engine = engine_for(clock=clock, max_retries=2)
     (gen,) = engine.generate([ask("x")])
     assert gen.text == "after the wait"
-    assert clock.waits == [300.0]  # the retry's wait; the pause of the others had already passed
-    assert engine.meter.rate_limited == 1 and engine.meter.retries == 1
+    assert clock.waits == [300.0]
+    # A rate limit is waited out without using up a retry.
+    assert engine.meter.rate_limited == 1 and engine.meter.retries == 0 and engine.meter.rate_waits == 1
 
 
 def test_retry_after_beyond_the_cap_fails_with_the_reason(server: LoopbackServer, engine_for) -> None:  # type: ignore[no-untyped-def]

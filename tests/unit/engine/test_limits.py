@@ -45,21 +45,30 @@ def test_bucket_corrections() -> None:
     assert bucket.level == -10
 
 
-def test_adaptive_limit_halves_once_per_cooldown_and_recovers() -> None:
+def test_adaptive_limit_gives_a_tenth_once_per_cooldown_and_recovers_quickly() -> None:
     clock = Clock()
-    limit = AdaptiveLimit(16, cooldown=1.0, clock=clock)
+    limit = AdaptiveLimit(64, cooldown=1.0, clock=clock)
     limit.rate_limited()
     limit.rate_limited()  # same burst: one cut
-    assert limit.limit == 8
+    assert limit.limit == 57
     clock.t = 2.0
     limit.rate_limited()
-    assert limit.limit == 4
-    for _ in range(4):
+    assert limit.limit == 51
+    for _ in range(51 // 4):  # a quarter-window of successes gives back an eighth of the maximum
         limit.succeeded()
-    assert limit.limit == 5
-    for _ in range(200):
+    assert limit.limit == 59
+    for _ in range(30):
         limit.succeeded()
-    assert limit.limit == 16
+    assert limit.limit == 64
+
+
+def test_adaptive_limit_never_drops_below_one() -> None:
+    clock = Clock()
+    limit = AdaptiveLimit(2, cooldown=1.0, clock=clock)
+    for second in range(5):
+        clock.t = float(second * 2)
+        limit.rate_limited()
+    assert limit.limit == 1
 
 
 def test_adaptive_limit_caps_in_flight() -> None:
