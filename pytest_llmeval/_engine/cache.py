@@ -103,8 +103,8 @@ class ResponseCache:
         path = self.path_for(key)
         try:
             generation = Generation.load(json.loads(path.read_text(encoding="utf-8"))["response"], cached=True)
-            if generation.text is None or generation.error is not None:
-                raise ValueError("the entry holds no answer")
+            if generation.text is None or not generation.text.strip() or generation.error is not None:
+                raise ValueError("the entry holds no answer")  # as they are never stored, only a hand could
             return generation
         except FileNotFoundError:
             return None

@@ -113,14 +113,20 @@ class ModelClient:
                 body={"model": request.model, "messages": [dict(m) for m in request.messages], **kwargs},
                 cast_to=self._completion_type,
             )
-            limits = RateLimitHeaders.parse(raw.headers)
-            response = await raw.parse()
-        except json.JSONDecodeError as exc:
-            return Attempt(self._failed(f"malformed response body (not JSON): {exc.msg}", started))
         except openai.OpenAIError as exc:
             return self._attempt_failed(exc, started)
+        limits = RateLimitHeaders.parse(raw.headers)
         latency = time.perf_counter() - started
-        return Attempt(_read_completion(response, latency, self._key), limits=limits)
+        # Read as plain JSON and checked here: the SDK's typed models would cost more CPU
+        # per answer than sending it, and a server's answer is checked, not trusted, anyway.
+        http = raw.http_response
+        try:
+            data = json.loads(http.content) if _is_json(http.headers) else http.text
+        except json.JSONDecodeError as exc:
+            return Attempt(self._failed(f"malformed response body (not JSON): {exc.msg}", started), limits=limits)
+        except UnicodeDecodeError:
+            return Attempt(self._failed("malformed response body (not UTF-8)", started), limits=limits)
+        return Attempt(_read_completion(data, latency, self._key), limits=limits)
 
     def _attempt_failed(self, exc: Exception, started: float) -> Attempt:
         """What an SDK exception means: the reason, and whether and when to try again."""
@@ -150,19 +156,23 @@ class ModelClient:
         body = {"model": request.model, "input": request.text, "encoding_format": "float"}
         try:
             raw: Any = await self._client.post("/embeddings", body=body, cast_to=self._embedding_type)
-            limits = RateLimitHeaders.parse(raw.headers)
-            response = await raw.parse()
-        except json.JSONDecodeError as exc:
-            return Attempt(self._failed(f"malformed embeddings response (not JSON): {exc.msg}", started))
         except openai.OpenAIError as exc:
             return self._attempt_failed(exc, started)
+        limits = RateLimitHeaders.parse(raw.headers)
         latency = time.perf_counter() - started
-        data = getattr(response, "data", None)
-        if not data or not isinstance(getattr(data[0], "embedding", None), list):
+        try:
+            data = json.loads(raw.http_response.content)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            return Attempt(
+                self._failed(f"malformed embeddings response (not JSON): {getattr(exc, 'msg', exc)}", started),
+                limits=limits,
+            )
+        items = data.get("data") if isinstance(data, dict) else None
+        vector = items[0].get("embedding") if isinstance(items, list) and items and isinstance(items[0], dict) else None
+        if not isinstance(vector, list) or not all(isinstance(x, int | float) for x in vector):
             return Attempt(Generation.failed("the server returned no embedding", latency), limits=limits)
-        usage = getattr(response, "usage", None)
-        tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
-        generation = Generation(text=json.dumps(data[0].embedding), usage=Usage.of(tokens, 0), latency=latency)
+        usage = _usage(data.get("usage"))
+        generation = Generation(text=json.dumps(vector), usage=Usage.of(usage.prompt_tokens, 0), latency=latency)
         return Attempt(generation, limits=limits)
 
     def _failed(self, reason: str, started: float) -> Generation:
@@ -206,28 +216,59 @@ def _error_message(exc: Any) -> str:
     return str(getattr(exc, "message", exc))
 
 
-def _read_completion(response: Any, latency: float, key: str | None) -> Generation:
-    """Check what the SDK returned; anything that is not a usable answer becomes an error."""
-    if isinstance(response, str) or not hasattr(response, "choices"):
-        shown = str(response)[:80]
+def _is_json(headers: Mapping[str, str]) -> bool:
+    kind = headers.get("content-type", "application/json").split(";")[0].strip().lower()
+    return kind == "application/json" or kind.endswith("+json")
+
+
+def _read_completion(data: Any, latency: float, key: str | None) -> Generation:
+    """Check what the server returned; anything that is not a usable answer becomes an error."""
+    if not isinstance(data, dict) or not isinstance(data.get("choices", []), list | None):
+        shown = (data if isinstance(data, str) else json.dumps(data))[:80]
         return Generation.failed(f"malformed response: not a chat completion ({shown!r})", latency)
-    usage = Usage()
-    if response.usage is not None:
-        usage = Usage.of(response.usage.prompt_tokens or 0, response.usage.completion_tokens or 0)
-    if not response.choices:
+    choices = data.get("choices") or []
+    usage = _usage(data.get("usage"))
+    if not choices:
         return Generation(text=None, error="the server returned no choices", usage=usage, latency=latency)
-    choice = response.choices[0]
-    message = choice.message
-    refusal = getattr(message, "refusal", None)
+    choice: dict[str, Any] = choices[0] if isinstance(choices[0], dict) else {}
+    found = choice.get("message")
+    message: dict[str, Any] = found if isinstance(found, dict) else {}
+    finish_reason = choice.get("finish_reason") if isinstance(choice.get("finish_reason"), str) else None
+    refusal = message.get("refusal")
     if refusal:
         return Generation(text=None, error=redact(f"the model refused: {refusal}", key), usage=usage, latency=latency)
-    if message.content is None:
-        reason = f"empty answer (finish_reason={choice.finish_reason})"
-        return Generation(text=None, error=reason, usage=usage, latency=latency)
+    content = message.get("content")
+    problem = None
+    if content is None or (isinstance(content, str) and not content.strip()):
+        problem = f"empty answer (finish_reason={finish_reason})"
+    elif not isinstance(content, str):
+        problem = f"malformed response: the message content is {type(content).__name__}, not text"
+    elif not _encodable(content):
+        problem = "malformed response: the answer is not valid Unicode (a lone surrogate)"
+    if problem is not None:
+        return Generation(text=None, error=problem, usage=usage, latency=latency)
+    model = data.get("model")
     return Generation(
-        text=message.content,
+        text=content,
         usage=usage,
         latency=latency,
-        finish_reason=choice.finish_reason,
-        response_model=getattr(response, "model", None),
+        finish_reason=finish_reason,
+        response_model=model if isinstance(model, str) else None,
     )
+
+
+def _usage(data: Any) -> Usage:
+    """Token counts as reported; a count that is no whole number >= 0 is taken as 0, never trusted."""
+    if not isinstance(data, dict):
+        return Usage()
+    counts = [data.get("prompt_tokens"), data.get("completion_tokens")]
+    prompt, completion = (n if isinstance(n, int) and not isinstance(n, bool) and n >= 0 else 0 for n in counts)
+    return Usage.of(prompt, completion)
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -4,6 +4,8 @@ import json
 import threading
 from pathlib import Path
 
+import pytest
+
 from pytest_llmeval._config.options import CacheMode
 from pytest_llmeval._core.files import atomic_write_text
 from pytest_llmeval._core.records import Usage
@@ -111,3 +113,17 @@ def test_nearest_is_searched_for_the_first_misses_only(tmp_path: Path) -> None:
 def test_written_files_are_readable_by_others(tmp_path: Path) -> None:
     atomic_write_text(tmp_path / "f.json", "{}")
     assert (tmp_path / "f.json").stat().st_mode & 0o777 == 0o644
+
+
+@pytest.mark.parametrize("text", [None, "", "  \n"])
+def test_an_entry_without_an_answer_is_a_damaged_miss(tmp_path: Path, text: object) -> None:
+    cache = ResponseCache(tmp_path, CacheMode.RECORD)
+    request = ChatRequest(model="m", messages=({"role": "user", "content": "hi"},))
+    material = key_material(request, "http://h")
+    key = cache_key(material)
+    cache.put(key, material, Generation(text="real"))
+    entry = json.loads(cache.path_for(key).read_text())
+    entry["response"]["text"] = text  # edited by hand: no run stores such an entry
+    cache.path_for(key).write_text(json.dumps(entry))
+    assert cache.get(key) is None
+    assert len(cache.damaged) == 1 and "holds no answer" in cache.damaged[0]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -179,3 +180,50 @@ def test_cache_hits_never_touch_the_network_or_the_limits(server: LoopbackServer
     assert gen.cached and gen.text == "cached answer"
     assert server.total_requests == 1
     assert again._limits is None
+
+
+def completion(content: object, usage: object = None) -> bytes:
+    body = {
+        "object": "chat.completion",
+        "model": "m",
+        "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}],
+    }
+    if usage is not None:
+        body["usage"] = usage
+    return json.dumps(body).encode()
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (completion(5), "malformed response: the message content is int, not text"),
+        (completion(["a"]), "malformed response: the message content is list, not text"),
+        (completion({"text": "a"}), "malformed response: the message content is dict, not text"),
+        (completion(""), "empty answer (finish_reason=stop)"),
+        (completion("   \n"), "empty answer (finish_reason=stop)"),
+        (
+            b'{"choices": [{"message": {"content": "bad \\ud800"}, "finish_reason": "stop"}]}',
+            "malformed response: the answer is not valid Unicode (a lone surrogate)",
+        ),
+    ],
+)
+def test_what_comes_back_is_checked_before_it_counts(
+    server: LoopbackServer,
+    engine_for,
+    body: bytes,
+    reason: str,  # type: ignore[no-untyped-def]
+) -> None:
+    server.add_rule(None, Fault.garbage(body))
+    engine = engine_for(cache_mode=CacheMode.RECORD)
+    (gen,) = engine.generate([ask("x")])
+    assert gen.text is None and gen.error == reason
+    assert not list((engine.cache.root).glob("*/*.json"))  # nothing of it is cached
+
+
+def test_usage_that_is_no_number_is_zero_and_every_job_ends(server: LoopbackServer, engine_for) -> None:  # type: ignore[no-untyped-def]
+    # Once, a "many" here killed the engine's workers and the run waited forever.
+    server.add_rule(None, Fault.garbage(completion("ok", {"prompt_tokens": "many", "completion_tokens": -3})))
+    engine = engine_for(concurrency=4)
+    engine.prefetch([Job(key=f"{i:064x}", material={}, request=ask("x", i)) for i in range(6)])
+    assert len(engine.results) == 6
+    assert all(g.text == "ok" and g.usage.total_tokens == 0 for g in engine.results.values())
