@@ -23,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from .._openai_evals.convert import convert
     from .._openai_evals.definition import EvalDefinitionError
-    from .main import one_line
+    from .output import one_line
 
     try:
         written = convert(args.definition, args.items, args.out, force=args.force)

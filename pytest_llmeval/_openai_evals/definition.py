@@ -18,7 +18,7 @@ from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
-from ..graders._similarity import METRICS
+from ..graders._metrics import METRICS
 from ..graders._templates import TEMPLATE
 
 _NOT_SUPPORTED_HINTS = {

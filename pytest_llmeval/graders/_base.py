@@ -13,6 +13,8 @@ tested alone::
 from __future__ import annotations
 
 import json
+import math
+import numbers
 import re
 import sys
 from collections.abc import Callable, Mapping
@@ -139,3 +141,29 @@ def caller_dir() -> Path | None:
             return Path(filename).resolve().parent
         frame = frame.f_back  # type: ignore[assignment]
     return None
+
+
+def check_threshold(who: str, value: object) -> float:
+    """``value`` as a float when it is a finite real number, else a GraderConfigError."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise GraderConfigError(f"{who}: pass_threshold must be a number, got {type(value).__name__} {value!r}")
+    threshold = float(value)
+    if not math.isfinite(threshold):
+        raise GraderConfigError(f"{who}: pass_threshold must be a finite number, got {value!r}")
+    return threshold
+
+
+def exception_line(exc: BaseException) -> str:
+    """The last line Python prints for ``exc``: ``ZeroDivisionError: division by zero``.
+
+    Squeezed onto one line, as grade reasons are one line in failure tables.
+    """
+    kind = type(exc)
+    qualname = kind.__qualname__
+    if kind.__module__ not in ("builtins", "__main__"):
+        qualname = f"{kind.__module__}.{qualname}"
+    try:
+        message = str(exc)
+    except Exception:
+        message = "<exception str() failed>"
+    return one_line(f"{qualname}: {message}" if message else qualname)

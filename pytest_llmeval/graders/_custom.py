@@ -34,8 +34,8 @@ from types import ModuleType
 from typing import Any, TypeVar
 
 from .._core.marked import MarkedFunctions, mark_of
-from ._base import FunctionGrader, Grader, GraderConfigError
-from ._python import _check_signature, _origin, check_threshold, exception_line, python_grader
+from ._base import FunctionGrader, Grader, GraderConfigError, check_threshold, exception_line
+from ._python import _check_signature, _origin, python_grader
 
 __all__ = [
     "ENTRY_POINT_GROUP",

@@ -37,8 +37,18 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ._base import FunctionGrader, Grade, Grader, GraderConfigError, Item, Sample, one_line, preview
-from ._python import check_threshold, exception_line
+from ._base import (
+    FunctionGrader,
+    Grade,
+    Grader,
+    GraderConfigError,
+    Item,
+    Sample,
+    check_threshold,
+    exception_line,
+    one_line,
+    preview,
+)
 
 MAX_FORMULA_LENGTH = 10_000
 """Longest formula accepted, in characters."""

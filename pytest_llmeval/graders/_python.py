@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import PurePath
 from typing import Any
 
-from ._base import FunctionGrader, Grade, GraderConfigError, Item, Sample, one_line
+from ._base import FunctionGrader, Grade, GraderConfigError, Item, Sample, check_threshold, exception_line, one_line
 
 _TRACEBACK_LINES = 20
 
@@ -95,32 +95,6 @@ def python_grader(
 
     spec = {"type": "python", "name": label, **where, "pass_threshold": threshold}
     return FunctionGrader(name=label, spec=spec, fn=grade)
-
-
-def check_threshold(who: str, value: object) -> float:
-    """``value`` as a float when it is a finite real number, else a GraderConfigError."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise GraderConfigError(f"{who}: pass_threshold must be a number, got {type(value).__name__} {value!r}")
-    threshold = float(value)
-    if not math.isfinite(threshold):
-        raise GraderConfigError(f"{who}: pass_threshold must be a finite number, got {value!r}")
-    return threshold
-
-
-def exception_line(exc: BaseException) -> str:
-    """The last line Python prints for ``exc``: ``ZeroDivisionError: division by zero``.
-
-    Squeezed onto one line, as grade reasons are one line in failure tables.
-    """
-    kind = type(exc)
-    qualname = kind.__qualname__
-    if kind.__module__ not in ("builtins", "__main__"):
-        qualname = f"{kind.__module__}.{qualname}"
-    try:
-        message = str(exc)
-    except Exception:
-        message = "<exception str() failed>"
-    return one_line(f"{qualname}: {message}" if message else qualname)
 
 
 def _check_signature(who: str, fn: Callable[..., Any]) -> None:

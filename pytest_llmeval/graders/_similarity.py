@@ -47,21 +47,7 @@ from types import ModuleType
 from typing import Any
 
 from ._base import FunctionGrader, Grade, GraderConfigError, Item, Sample, preview
-
-METRICS = (
-    "fuzzy_match",
-    "bleu",
-    "gleu",
-    "meteor",
-    "rouge_1",
-    "rouge_2",
-    "rouge_3",
-    "rouge_4",
-    "rouge_5",
-    "rouge_l",
-    "cosine",
-)
-"""OpenAI's ``evaluation_metric`` values, all accepted by :func:`text_similarity`."""
+from ._metrics import METRICS
 
 _INSTALL = 'pip install "pytest-llmeval[similarity]"'
 WORDNET_INSTALL = "python -m nltk.downloader wordnet omw-1.4"
