@@ -16,6 +16,14 @@ this script records them with the plugin's own machinery:
 3. It "re-homes" every entry (see below), then replaces ``llmeval-cache/`` with the result.
 4. It runs the suite once more in replay mode, as ``pytest`` would, and prints the summary.
 
+The fine-tuning loop of ``finetune/`` (README.md, "The fine-tuning loop") is recorded the
+same way, in a second run against the same server: :data:`LOOP_ARGS` (a base model and an
+``ft:`` model side by side, two prompt variants), with the hand-written answers of
+``finetune/answers.json``. Its rules also have ``model``, a regex the request's model must
+match: the base model and the fine-tuned one answer the same question differently. That
+suite fails on the base model on purpose, so its runs end with exit code 1; what must hold
+is that no sample errored.
+
 Why re-homing is needed: a cache key covers everything that can change an answer, and the
 server that answered is one of those things -- the key includes the host of the base URL.
 Entries recorded against the loopback server are keyed with ``127.0.0.1:<port>``, so a
@@ -74,6 +82,15 @@ from pytest_llmeval._engine.cache import cache_key
 
 HERE = Path(__file__).resolve().parent
 RULES = HERE / "demo_answers.json"
+LOOP_RULES = HERE / "finetune" / "answers.json"
+LOOP_ARGS = (
+    "finetune",
+    "--llmeval-model=gpt-4.1-mini",
+    "--llmeval-model=ft:gpt-4.1-mini:acme:house-style:7p4lURel",
+    "--llmeval-prompt-variant=current=",
+    "--llmeval-prompt-variant=strict=finetune/prompts/house_style_strict.md",
+)
+"""The fine-tuning loop's run, as README.md gives it (the report folder aside)."""
 CACHE = HERE / "llmeval-cache"
 OPENAI_HOST = "api.openai.com"  # the host of the plugin's default base URL, https://api.openai.com/v1
 
@@ -84,14 +101,18 @@ from loopback import Fault, LoopbackServer, content_text, last_user_text, reply_
 class DemoRules:
     """demo_answers.json on a loopback server, counting what each rule answered."""
 
-    def __init__(self, path: Path, server: LoopbackServer) -> None:
-        self.specs: list[dict[str, Any]] = json.loads(path.read_text(encoding="utf-8"))
+    def __init__(self, paths: list[Path], server: LoopbackServer) -> None:
+        self.specs: list[dict[str, Any]] = []
+        for path in paths:
+            specs = json.loads(path.read_text(encoding="utf-8"))
+            for index, spec in enumerate(specs):
+                if spec.get("times") is None:
+                    raise SystemExit(f"{path.name}: rule {index} has no 'times' (every rule needs one)")
+            self.specs += specs
         self.used = [0] * len(self.specs)
         self.unmatched: list[str] = []
         self._lock = threading.Lock()
         for index, spec in enumerate(self.specs):
-            if spec.get("times") is None:
-                raise SystemExit(f"{path.name}: rule {index} has no 'times' (every rule needs one)")
             server.add_rule(self._matcher(spec), self._reply(index, spec), times=int(spec["times"]))
         server.add_rule(None, self._no_rule)
 
@@ -99,10 +120,13 @@ class DemoRules:
     def _matcher(spec: dict[str, Any]) -> Any:
         user = re.compile(spec["match"])
         system = re.compile(spec["system"]) if spec.get("system") else None
+        model = re.compile(spec["model"]) if spec.get("model") else None
         candidate = re.compile(spec["candidate"]) if spec.get("candidate") else None
 
         def matches(body: dict[str, Any]) -> bool:
             if not user.search(last_user_text(body)):
+                return False
+            if model is not None and not model.search(str(body.get("model", ""))):
                 return False
             messages = body.get("messages") or [{}]
             if system is not None:
@@ -218,19 +242,23 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="llmeval-demo-") as tmp_name:
         tmp = Path(tmp_name)
         with LoopbackServer(max_seconds=300) as server:
-            rules = DemoRules(RULES, server)
-            result = run_pytest(
+            # The loop's rules first: they name a model and a prompt, and must not lose a request to a demo rule.
+            rules = DemoRules([LOOP_RULES, RULES], server)
+            record = (
                 "-p",
                 "no:xdist",
                 "--llmeval-cache=refresh",
                 f"--llmeval-base-url={server.url}",
                 f"--llmeval-cache-dir={tmp / 'recorded'}",
-                f"--llmeval-report-dir={tmp / 'report'}",
             )
+            result = run_pytest(*record, f"--llmeval-report-dir={tmp / 'report'}")
+            loop = run_pytest(*record, f"--llmeval-report-dir={tmp / 'loop-report'}", *LOOP_ARGS)
             requests = server.total_requests
         problems = rules.problems()
-        if problems or result.returncode != 0:
-            print(result.stdout[-6000:], result.stderr[-3000:], sep="\n")
+        loop_errors = _errored(tmp / "loop-report")
+        if problems or result.returncode != 0 or loop_errors != 0:
+            for run in (result, loop):
+                print(run.stdout[-6000:], run.stderr[-3000:], sep="\n")
             print("\n".join(["recording failed:", *problems]) if problems else "recording run failed")
             return 1
         fresh = tmp / "llmeval-cache"
@@ -251,7 +279,25 @@ def main() -> int:
         if result.returncode != 0:
             print(result.stderr)
             print("the replay run failed: see above")
-        return result.returncode
+            return result.returncode
+        loop = run_pytest(f"--llmeval-report-dir={tmp / 'verify-loop'}", *LOOP_ARGS)
+        lines = loop.stdout.splitlines()
+        start = next((i for i, line in enumerate(lines) if re.fullmatch(r"=+ llmeval =+", line)), 0)
+        print("\n".join(lines[start:]))
+        if _errored(tmp / "verify-loop") != 0:
+            print(loop.stderr)
+            print("the fine-tuning loop's replay run has errors: see above")
+            return 1
+        return 0
+
+
+def _errored(report_dir: Path) -> int:
+    """Cases that errored in a run's JSON report (a missing report counts as one)."""
+    try:
+        report = json.loads((report_dir / "llmeval-report.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return 1
+    return int(report["overall"]["errored"])
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ Feature: Generation before the tests: fast, within limits, every job accounted f
     Given the loopback model answers "ok" when asked about "question"
     And a file "prices.json":
       """
-      {"m": {"input": 1000000, "output": 0}}
+      {"m": {"input": 0, "output": 1000000}}
       """
     And a file "features/rows.jsonl":
       """
@@ -45,10 +45,12 @@ Feature: Generation before the tests: fast, within limits, every job accounted f
         @dataset:rows.jsonl
         Scenario: s
           Given the model "m"
+          And the parameters:
+            | max_tokens | 1 |
           When the user says "<q>"
           Then the answer equals "ok"
       """
-    When I run pytest with "--llmeval-cache=off --llmeval-concurrency=1 --llmeval-max-cost=2 --llmeval-prices=prices.json"
+    When I run pytest with "--llmeval-cache=off --llmeval-concurrency=1 --llmeval-max-cost=1.5 --llmeval-prices=prices.json"
     Then 1 passed and 2 failed
     And the output shows:
       """

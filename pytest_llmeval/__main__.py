@@ -3,6 +3,10 @@
 ::
 
     python -m pytest_llmeval convert-openai-eval support.json --items support.jsonl --out features/support
+    python -m pytest_llmeval finetune export llmeval-report/llmeval-report.json --format dpo --out prefs.jsonl
+    python -m pytest_llmeval report llmeval-report/llmeval-report.json --html run.html
+    python -m pytest_llmeval diff main.json pr.json --fail-on-regression
+    python -m pytest_llmeval merge shard-*/llmeval-report.json --out llmeval-report.json
 
 
 A command module (in ``_cli/``) has ``NAME`` and ``HELP``, ``add_arguments(parser)`` and
@@ -19,9 +23,9 @@ from collections.abc import Sequence
 from types import ModuleType
 from typing import NoReturn
 
-from ._cli import convert_openai_eval
+from ._cli import convert_openai_eval, diff, finetune, merge, report
 
-COMMANDS: tuple[ModuleType, ...] = (convert_openai_eval,)
+COMMANDS: tuple[ModuleType, ...] = (convert_openai_eval, finetune, report, diff, merge)
 
 
 class Parser(argparse.ArgumentParser):

@@ -23,16 +23,20 @@ from ._case.outcome import attach_record, stop_run
 from ._config import options
 from ._engine.client import MissingAPIKeyError
 from ._python import declare as py_declare
+from ._python import errors as py_errors
 from ._python import llm as py_llm
 from ._python import marker as py_marker
 from ._python import openai_eval as py_openai_eval
+from ._reports import junit
 from ._reports.collector import Collector
 from ._reports.writers import WRITERS
-from ._run import generate, models, state
+from ._run import crashes, generate, models, shard, signals, state, variants
 from ._run.folder import RUN_FOLDER, RunFolder
 
 if TYPE_CHECKING:
     from pytest_bdd.parser import Feature, Scenario, Step
+
+    from ._core.records import EvalRecord
 
 _MARKERS = (
     "llmeval(samples=1, threshold=1.0, model=None, parameters=None, target=None): "
@@ -43,6 +47,7 @@ _MARKERS = (
 )
 _PLANNERS = (bdd_plan.planned_case, py_declare.planned_case)
 """Front ends whose cases are known before the tests run."""
+_SIGTERM = pytest.StashKey["signals.Handler | None"]()
 _IS_EVAL = (py_marker.is_eval, bdd_plan.is_eval)
 
 
@@ -61,8 +66,18 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(library, "llmeval-steps")
     # Only the controller aggregates and writes files (xdist workers have workerinput).
     if not hasattr(config, "workerinput"):
-        collector = Collector(config, run.settings, run.cache.damaged, lambda: generate.run_counters(config))
-        config.pluginmanager.register(collector, "llmeval-collector")
+        config.stash[_SIGTERM] = signals.sigterm_as_interrupt()
+        config.pluginmanager.register(_collector(config, run), "llmeval-collector")
+
+
+def _collector(config: pytest.Config, run: state.RunState) -> Collector:
+    """The reports' view of the run: its counters, and the stand-in records of crashed workers' cases."""
+
+    def crashed(nodeid: str, crash: str) -> EvalRecord | None:
+        folder = config.stash.get(RUN_FOLDER, None)
+        return crashes.stand_in(None if folder is None else folder.path, nodeid, crash)
+
+    return Collector(config, run.settings, run.cache.damaged, lambda: generate.run_counters(config), crashed)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -72,6 +87,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     atexit.unregister(gc.freeze)
     atexit.register(gc.freeze)
     state.unconfigure(config)
+    signals.restore(config.stash.get(_SIGTERM, None))
     folder = config.stash.get(RUN_FOLDER, None)
     if folder is not None:
         folder.close()
@@ -92,6 +108,22 @@ def pytest_configure_node(node: Any) -> None:
     folder.configure_node(node.config, node.workerinput)
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``--llmeval-shard I/N``: keep this shard's tests; the others are reported as deselected."""
+    chosen = state.state_of(config).settings.shard
+    if chosen is not None:
+        kept, deselected = shard.split(items, [item.nodeid for item in items], chosen)
+        items[:] = kept
+        if deselected:
+            config.hook.pytest_deselected(items=deselected)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A shard that every test hashed away from ran nothing, and that is not an error."""
+    if shard.nothing_to_run(exitstatus, state.state_of(session.config).settings.shard):
+        session.exitstatus = pytest.ExitCode.OK
+
+
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, object]:
     generate.before_tests(session, _PLANNERS)
@@ -109,11 +141,13 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     bdd_tags.generate_tests(metafunc)
     py_marker.generate_tests(metafunc)
     py_openai_eval.generate_tests(metafunc)
+    variants.generate_tests(metafunc, _IS_EVAL)
     models.generate_tests(metafunc, _IS_EVAL)
 
 
 def pytest_bdd_before_scenario(request: pytest.FixtureRequest, feature: Feature, scenario: Scenario) -> None:
-    bdd_scenario.start_scenario(request, feature.filename, scenario.name, state.state_of(request.config).settings)
+    settings = state.state_of(request.config).settings
+    bdd_scenario.start_scenario(request, feature.filename, scenario.name, scenario.line_number, settings)
 
 
 def pytest_bdd_before_step(request: pytest.FixtureRequest, step: Step) -> None:
@@ -146,16 +180,19 @@ def pytest_make_collect_report(
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     """A missing API key anywhere in a test stops the run once, with one message."""
     try:
-        return (yield)
+        yield
     except MissingAPIKeyError as exc:
         stop_run(item, str(exc))
+    py_llm.after_test(item, state.state_of(item.config).settings)
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
     report = yield
     if report.when == "call":
+        py_errors.shorten_config_error(item, call, report)
         attach_record(item, report, state.state_of(item.config).settings)
+        junit.add_properties(item, report)
         bdd_scenario.forget_case(item)
     return report
 
@@ -196,6 +233,12 @@ def _llmeval_row() -> None:
 @pytest.fixture
 def _llmeval_model() -> None:
     """Parametrized with each --llmeval-model when several are compared; None otherwise."""
+    return None
+
+
+@pytest.fixture
+def _llmeval_variant() -> None:
+    """Parametrized with each --llmeval-prompt-variant's name when several are compared; None otherwise."""
     return None
 
 

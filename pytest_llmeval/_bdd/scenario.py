@@ -8,6 +8,7 @@ so a scenario is one case with all its graders applied to each sample.
 from __future__ import annotations
 
 import functools
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -16,12 +17,12 @@ import pytest
 
 from .._case.dataset import row_hash
 from .._case.outcome import conclude, fail, keep
-from .._case.params import compared_model, dataset_row, params_of
+from .._case.params import compared_model, compared_variant, dataset_row, params_of
 from .._case.pipeline import Runtime, evaluate
-from .._case.spec import CaseSpec, resolve_model, sample_plan
+from .._case.spec import CaseSpec, resolve_model, resolve_variant, sample_plan
 from .._case.verdict import error_record
 from .._config.options import Settings
-from .._core.ids import with_model
+from .._core.ids import with_model, with_variant
 from .._core.paths import relative
 from .tags import Tags, tags_of
 from .template import scenario_template
@@ -42,6 +43,9 @@ class ScenarioCase:
     aborted: str | None = None
     step_model: str | None = None
     tags: Tags = field(default_factory=Tags)
+    root: Path = Path(".")
+    """The project's root: a file a dataset value names must lie inside it (unless allowed)."""
+    paths_anywhere: bool = False
 
     def where(self) -> str:
         if self.step is None:
@@ -86,9 +90,12 @@ def new_case(item: pytest.Item, feature_filename: str, scenario_name: str, setti
         row_id = dataset.case_id if row_id is None else f"{row_id}/{dataset.case_id}"
     samples, adaptive_max = sample_plan(tags.samples, settings)
     model = compared_model(params)
-    feature_file, group = _feature_paths(feature_filename, config.rootpath)
+    variant = compared_variant(params)
+    feature_file, group = _feature_paths(feature_filename, settings.project_root)
+    base_id = scenario_name if row_id is None else f"{scenario_name}[{row_id}]"
     spec = CaseSpec(
-        case_id=with_model(scenario_name if row_id is None else f"{scenario_name}[{row_id}]", model),
+        case_id=with_model(with_variant(base_id, variant), model),
+        variant=resolve_variant(settings, variant),
         nodeid=item.nodeid,
         group=group,
         base_dir=feature_file.parent,
@@ -96,12 +103,20 @@ def new_case(item: pytest.Item, feature_filename: str, scenario_name: str, setti
         samples=samples,
         adaptive_max=adaptive_max,
         strict_stats=settings.strict_stats,
+        max_error_rate=settings.max_error_rate,
+        min_decided=settings.min_decided,
         side_by_side=model,
         threshold=tags.threshold if tags.threshold is not None else settings.threshold,
         target=tags.target,
         judge_model=tags.judge,
     )
-    return ScenarioCase(spec=spec, feature_file=Path(group), tags=tags)
+    return ScenarioCase(
+        spec=spec,
+        feature_file=Path(group),
+        tags=tags,
+        root=settings.project_root,
+        paths_anywhere=settings.paths_anywhere,
+    )
 
 
 @functools.lru_cache(maxsize=1024)
@@ -111,9 +126,12 @@ def _feature_paths(filename: str, root: Path) -> tuple[Path, str]:
     return path, relative(path, root)
 
 
-def start_scenario(request: pytest.FixtureRequest, feature_filename: str, name: str, settings: Settings) -> None:
+def start_scenario(
+    request: pytest.FixtureRequest, feature_filename: str, name: str, line: int, settings: Settings
+) -> None:
     """Prepare the case for a scenario (cheap: nothing is sent until the scenario ends)."""
-    request.node.stash[CASE_KEY] = new_case(request.node, feature_filename, name, settings)
+    case = request.node.stash[CASE_KEY] = new_case(request.node, feature_filename, name, settings)
+    case.spec.where = f"{case.feature_file}:{line}"
 
 
 def current_case(request: pytest.FixtureRequest) -> ScenarioCase:
@@ -143,6 +161,10 @@ def finish_scenario(request: pytest.FixtureRequest, runtime: Runtime) -> None:
     case = request.node.stash.get(CASE_KEY, None)
     if case is None or not case.used:
         return
+    # pytest-bdd calls this in a ``finally``: a Ctrl-C (or pytest.exit) on its way out must
+    # stop the run, not become this case's "nothing grades the answer".
+    if isinstance(sys.exc_info()[1], (KeyboardInterrupt, pytest.exit.Exception)):
+        return
     case.resolve_model(runtime.settings)
     spec = case.spec
     if case.aborted is not None:
@@ -150,7 +172,7 @@ def finish_scenario(request: pytest.FixtureRequest, runtime: Runtime) -> None:
         return  # the step's own error is already on its way to the report
     problem = spec.problem()
     if problem is not None:
-        message = f"{case.feature_file}: scenario {spec.case_id!r}: {problem}"
+        message = f"{spec.where or case.feature_file}: scenario {spec.case_id!r}: {problem}"
         keep(request.node, error_record(spec, message))
         fail(message)
     conclude(request.node, evaluate(spec, runtime), runtime.settings)

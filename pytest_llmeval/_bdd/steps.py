@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from .._case.placeholders import PlaceholderError, fill_angle, fill_braces
+from .._case.placeholders import ANGLE, PlaceholderError, fill_angle, fill_braces
 from .._config.parse import parse_threshold
 from .phrases import phrase
 from .phrases import q as _q
@@ -41,11 +41,40 @@ def _fill(case: ScenarioCase, text: str) -> str:
 
 
 def _path(case: ScenarioCase, raw: str, what: str) -> Path:
+    """The file a step names; one named by a dataset value must lie inside the project.
+
+    A row is data, often from outside (a golden set, an export): ``"<p>"`` with
+    ``../../../../etc/passwd`` would send that file to the model and into the cache.
+    """
     __tracebackhide__ = True
     path = case.spec.base_dir / _arg(case, raw)
+    if ANGLE.search(_unescape(raw)) and not case.paths_anywhere and not _inside(path, case.root):
+        case.fail(
+            f"the {what} file {str(path)!r} comes from the row and lies outside the project ({case.root}); "
+            "give --llmeval-allow-outside-paths to allow it"
+        )
     if not path.is_file():
         case.fail(f"{what} file not found: {path}")
     return path
+
+
+def _inside(path: Path, root: Path) -> bool:
+    try:
+        return path.resolve().is_relative_to(root.resolve())
+    except (OSError, RuntimeError):
+        return False
+
+
+def _read_text(case: ScenarioCase, path: Path, what: str) -> str:
+    __tracebackhide__ = True
+    problem = None
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        problem = f"the {what} file {path} is not UTF-8 text (byte {exc.start}: {exc.reason})"
+    except OSError as exc:
+        problem = f"cannot read the {what} file {path}: {exc.strerror or exc}"
+    case.fail(problem)
 
 
 def _table(case: ScenarioCase, datatable: list[list[str]], header: tuple[str, ...]) -> list[list[str]]:
@@ -98,11 +127,15 @@ def _model(case: ScenarioCase, model: str) -> None:
 @phrase("given", r"the system prompt:", "the system prompt:")
 def _system_prompt(case: ScenarioCase, docstring: str) -> None:
     case.spec.system = _fill(case, docstring)
+    case.spec.system_file = None
 
 
 @phrase("given", f"the system prompt from {_q('path')}", 'the system prompt from "path"')
 def _system_prompt_file(case: ScenarioCase, path: str) -> None:
-    text = _path(case, path, "system prompt").read_text(encoding="utf-8")
+    file = _path(case, path, "system prompt")
+    text = _read_text(case, file, "system prompt")
+    # Remembered for --llmeval-prompt-variant OLD.md=NEW.md, which swaps a prompt by its file's name.
+    case.spec.system_file = str(file)
     problem = None
     try:
         case.spec.system = fill_braces(text, case.spec.row, case.where())
@@ -141,12 +174,15 @@ def _parameters(case: ScenarioCase, datatable: list[list[str]]) -> None:
 )
 def _response_format(case: ScenarioCase, path: str) -> None:
     file = _path(case, path, "JSON schema")
+    text = _read_text(case, file, "JSON schema")
     try:
-        schema = json.loads(file.read_text(encoding="utf-8"))
+        schema = json.loads(text)
+        strict = _strict_compatible(schema)
     except json.JSONDecodeError as exc:
         case.fail(f"{file}:{exc.lineno}: not valid JSON: {exc.msg}")
+    except RecursionError:
+        case.fail(f"{file}: the schema is nested too deeply to be read")
     name = re.sub(r"[^A-Za-z0-9_-]", "_", file.stem)[:64] or "schema"
-    strict = _strict_compatible(schema)
     case.spec.response_format = {
         "type": "json_schema",
         "json_schema": {"name": name, "schema": schema, "strict": strict},
@@ -187,8 +223,9 @@ def _user_says_doc(case: ScenarioCase, docstring: str) -> None:
 
 
 @phrase("then", f"the answer equals {_q('text')}", 'the answer equals "x"', grader="string_check")
-def _equals(case: ScenarioCase, text: str) -> tuple[Any, ...]:
-    return (_arg(case, text), "eq")
+def _equals(case: ScenarioCase, text: str) -> dict[str, Any]:
+    # The step strips outer whitespace (answers end with a newline); the grader alone is OpenAI-exact.
+    return {"reference": _arg(case, text), "operation": "eq", "strip": True}
 
 
 @phrase(
@@ -239,6 +276,8 @@ def _schema_doc(case: ScenarioCase, docstring: str) -> tuple[Any, ...]:
         schema = json.loads(_fill(case, docstring))
     except json.JSONDecodeError as exc:
         case.fail(f"the schema docstring is not valid JSON: {exc.msg} (line {exc.lineno} of the docstring)")
+    except RecursionError:
+        case.fail("the schema docstring is nested too deeply to be read")
     return (schema,)
 
 

@@ -99,8 +99,11 @@ def _load_json_list(path: Path, text: str) -> list[tuple[int, dict[str, Any]]]:
 
 
 def _as_row(path: Path, line: int, value: Any) -> dict[str, Any]:
+    """A row; an OpenAI eval item line, ``{"item": {...}}`` (with or without a "sample"), is unwrapped."""
     if not isinstance(value, dict):
         raise DatasetError(f"{path}:{line}: each row must be a JSON object, got {type(value).__name__}")
+    if isinstance(value.get("item"), dict) and set(value) <= {"item", "sample"}:
+        return dict(value["item"])
     return value
 
 

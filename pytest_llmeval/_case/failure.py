@@ -19,7 +19,10 @@ def failure_text(record: EvalRecord) -> str:
             + (f" ({record.errors} sample(s) errored, not counted)" if record.errors else "")
         ]
     for sample in record.sample_records:
-        lines.append(f"  sample {sample.index}: {sample.outcome.upper()}" + (" (cached)" if sample.cached else ""))
+        notes = " (cached)" if sample.cached else ""
+        if sample.finish_reason == "length":
+            notes += " (cut off: the answer reached the token limit, finish_reason=length)"
+        lines.append(f"  sample {sample.index}: {sample.outcome.upper()}{notes}")
         if sample.answer is not None:
             lines.append(f"    answer: {_shorten(sample.answer, 300)}")
         if sample.error is not None and not any(g.error for g in sample.grades):

@@ -7,7 +7,7 @@ test report (:func:`attach_record`), which is how it reaches the controller unde
 
 from __future__ import annotations
 
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import pytest
 
@@ -18,6 +18,29 @@ from .failure import failure_text
 RECORD_KEY = pytest.StashKey[EvalRecord]()
 STOP_KEY = pytest.StashKey[str]()
 STOP_REASON = "pytest-llmeval: no OpenAI API key (how to fix it is printed in the llmeval section)"
+
+
+def unicode_safe(value: Any) -> Any:
+    """``value`` with every lone surrogate replaced by U+FFFD.
+
+    A record crosses xdist (execnet encodes UTF-8) and becomes JSON files: one lone
+    surrogate in an error message or a grader's details would stop both.
+    """
+    if isinstance(value, str):
+        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace") if _has_surrogate(value) else value
+    if isinstance(value, dict):
+        return {unicode_safe(k): unicode_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [unicode_safe(v) for v in value]
+    return value
+
+
+def _has_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def fail(message: str) -> NoReturn:
@@ -81,7 +104,7 @@ def attach_record(item: pytest.Item, report: pytest.TestReport, settings: Settin
             first = str(report.longrepr).strip().splitlines()
             reason = f"the test failed after its case passed: {first[-1] if first else 'unknown'}"
             record = record.model_copy(update={"verdict": "error", "reason": reason})
-        report.llmeval_record = record.model_dump(mode="json")  # type: ignore[attr-defined]
+        report.llmeval_record = unicode_safe(record.model_dump(mode="json"))  # type: ignore[attr-defined]
     stop = item.stash.get(STOP_KEY, None)
     if stop is not None:
         report.llmeval_stop = stop  # type: ignore[attr-defined]

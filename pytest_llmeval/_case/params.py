@@ -1,6 +1,6 @@
-"""The parameters a case reads from its pytest item: its dataset row and its compared model.
+"""The parameters a case reads from its pytest item: its dataset row, compared model and prompt variant.
 
-Both front ends parametrize through the same two fixture names, so the planner, the
+Both front ends parametrize through the same fixture names, so the planner, the
 model comparison and the reports find a row or a model the same way on any item.
 """
 
@@ -18,6 +18,8 @@ ROW_FIXTURE = "_llmeval_row"
 """Parametrized with a :class:`DatasetRow` by the ``@dataset:`` tag or the ``llmeval_dataset`` marker."""
 MODEL_FIXTURE = "_llmeval_model"
 """Parametrized with each ``--llmeval-model`` when several are compared."""
+VARIANT_FIXTURE = "_llmeval_variant"
+"""Parametrized with each ``--llmeval-prompt-variant``'s name when several are compared."""
 
 
 def params_of(item: pytest.Item) -> dict[str, Any]:
@@ -33,6 +35,11 @@ def dataset_row(params: dict[str, Any]) -> DatasetRow | None:
 def compared_model(params: dict[str, Any]) -> str | None:
     model = params.get(MODEL_FIXTURE)
     return model if isinstance(model, str) else None
+
+
+def compared_variant(params: dict[str, Any]) -> str | None:
+    variant = params.get(VARIANT_FIXTURE)
+    return variant if isinstance(variant, str) else None
 
 
 def dataset_params(path: Path, where: str) -> list[Any]:

@@ -56,7 +56,7 @@ def evaluate(spec: CaseSpec, runtime: Runtime) -> EvalRecord:
     try:
         samples = sample_rounds(spec, runtime)
     except CaseSetupError as exc:
-        return error_record(spec, str(exc))
+        return error_record(spec, str(exc) if spec.where is None else f"{spec.where}: {exc}")
     return make_record(spec, samples, runtime.engine.prices)
 
 
@@ -130,7 +130,7 @@ def grade_sample(
         for grader in graders:
             try:
                 grades.append(grader(sample, item))
-            except Exception as exc:  # a broken grader must not hide the others
+            except (Exception, SystemExit) as exc:  # a broken grader must not hide the others, nor end the run
                 name = getattr(grader, "name", type(grader).__name__)
                 grades.append(Grade.errored(name, f"grader raised {type(exc).__name__}: {exc}"))
     return grades

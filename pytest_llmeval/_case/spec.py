@@ -14,8 +14,10 @@ from typing import Any
 
 from .._config.options import Settings
 from .._config.parse import parse_sample_spec
+from .._config.variants import PromptVariant
 from .._core.request import ChatRequest, TargetRequest
 from ..graders._base import Grader
+from .placeholders import PlaceholderError, fill_braces
 from .targets import origin
 
 ROUND = 5
@@ -44,6 +46,8 @@ class CaseSpec:
     """Folder that relative paths in this case are resolved from."""
     row: dict[str, Any] = field(default_factory=dict)
     """The Examples row and/or dataset row (the graders' ``item``)."""
+    where: str | None = None
+    """Where the case is written (``features/x.feature:3``): its setup errors start with it."""
     model: str | None = None
     samples: int = 1
     threshold: float = 1.0
@@ -63,14 +67,35 @@ class CaseSpec:
     """The model this item runs on when several ``--llmeval-model`` are compared."""
     strict_stats: bool = False
     """--llmeval-stats=strict: a case whose interval straddles the threshold is inconclusive."""
+    max_error_rate: float = 0.0
+    """--llmeval-max-error-rate: the share of errored samples a case may have and still get a verdict."""
+    min_decided: int = 1
+    """--llmeval-min-decided: the decided samples a case with errored ones needs for a verdict."""
     graders: list[Grader] = field(default_factory=list)
+    system_file: str | None = None
+    """The file the system prompt was read from (``Given the system prompt from``): what
+    ``--llmeval-prompt-variant OLD.md=NEW.md`` matches."""
+    variant: PromptVariant | None = None
+    """The prompt variant this item runs under (one of several, or the only one given)."""
+
+    def system_prompt(self) -> str | None:
+        """The system prompt sent: the case's own, or its prompt variant's with ``{{ name }}`` filled."""
+        variant = self.variant
+        if variant is None or not variant.applies_to(self.system_file):
+            return self.system
+        text = variant.swap(self.system, self.system_file) or ""
+        try:
+            return fill_braces(text, self.row, f"prompt variant {variant.name!r}")
+        except PlaceholderError as exc:
+            raise CaseSetupError(str(exc)) from None
 
     def messages(self) -> tuple[dict[str, Any], ...]:
         if self.user is None:
             raise CaseSetupError(NO_USER)
         messages: list[dict[str, Any]] = []
-        if self.system is not None:
-            messages.append({"role": "system", "content": self.system})
+        system = self.system_prompt()
+        if system is not None:
+            messages.append({"role": "system", "content": system})
         messages.extend(self.history)
         if self.images:
             parts: list[dict[str, Any]] = [{"type": "text", "text": self.user}]
@@ -123,6 +148,10 @@ class CaseSpec:
             return NOTHING_GRADES
         if self.model is None and self.target is None:
             return NO_MODEL
+        try:
+            self.system_prompt()
+        except CaseSetupError as exc:  # a variant's {{ name }} that this case's row lacks
+            return str(exc)
         return None
 
 
@@ -133,6 +162,14 @@ def resolve_model(settings: Settings, *specific: str | None, side_by_side: str |
     if settings.model_override:
         return settings.model_override
     return next((m for m in specific if m), settings.default_model)
+
+
+def resolve_variant(settings: Settings, compared: str | None) -> PromptVariant | None:
+    """The item's compared variant, else the only one given (it swaps without an id suffix), else None."""
+    variants = settings.prompt_variants
+    if compared is not None:
+        return next((v for v in variants if v.name == compared), None)
+    return variants[0] if len(variants) == 1 else None
 
 
 def sample_plan(written: str | int | None, settings: Settings) -> tuple[int, int | None]:

@@ -57,6 +57,19 @@ def make_record(spec: CaseSpec, samples: Sequence[SampleRecord], prices: PriceTa
     if pass_rate is None:
         verdict = "error"
         reason = "every sample errored: " + _first_error(samples)
+    elif errors and errors / len(samples) > spec.max_error_rate + 1e-9:
+        # Missing data never makes a verdict: 1 pass of 5 samples, 4 errored, is not "100 %".
+        verdict = "error"
+        reason = (
+            f"{errors} of {len(samples)} samples errored (--llmeval-max-error-rate {spec.max_error_rate:g}): "
+            + _first_error(samples)
+        )
+    elif errors and decided < spec.min_decided:
+        verdict = "error"
+        reason = (
+            f"only {decided} decided sample(s), {errors} errored (--llmeval-min-decided {spec.min_decided}): "
+            + _first_error(samples)
+        )
     else:
         verdict = decide(pass_rate, interval, spec.threshold, spec.strict_stats)
     prompt = sum(s.usage.prompt_tokens for s in samples)
@@ -81,6 +94,7 @@ def make_record(spec: CaseSpec, samples: Sequence[SampleRecord], prices: PriceTa
         cost_usd=_case_cost(spec, samples, prompt, completion, prices),
         cache_hits=sum(s.cached for s in samples),
         sample_records=list(samples),
+        **case_fields(spec),
     )
 
 
@@ -101,7 +115,24 @@ def error_record(spec: CaseSpec, reason: str) -> EvalRecord:
         reason=reason,
         latency_s=0.0,
         cache_hits=0,
+        **case_fields(spec),
     )
+
+
+def case_fields(spec: CaseSpec) -> dict[str, Any]:
+    """What a record keeps of the case itself: its prompt variant, the messages sent, its row.
+
+    The messages and the row are what ``finetune export`` turns into training data.
+    """
+    try:
+        messages: list[dict[str, Any]] | None = [dict(m) for m in spec.messages()]
+    except CaseSetupError:
+        messages = None  # nothing was sent: a pre-generated sample, a case that could not be set up
+    return {
+        "variant": spec.variant.name if spec.variant is not None else None,
+        "messages": jsonable(messages),
+        "row": spec.row,
+    }
 
 
 def _at_least(value: float, bar: float) -> bool:

@@ -12,19 +12,21 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 import pytest
 
 from .parse import (
     boolean,
     non_negative_int,
+    parse_shard,
     parse_threshold,
     positive_int,
     positive_number,
     positive_seconds,
     probability,
 )
+from .variants import PromptVariant, VariantError, parse_variants
 
 T = TypeVar("T")
 
@@ -108,6 +110,21 @@ class Settings:
     """Target calls at once (None: as many as ``concurrency``)."""
     cache_targets: bool = False
     """Whether targets' answers are cached (off: an application is not a pure function)."""
+    unchecked: Literal["fail", "warn"] = "fail"
+    """What a test whose ``llm.ask`` answer was never checked gets: a failure, or a warning."""
+    max_error_rate: float = 0.0
+    """The share of a case's samples that may error while the case still gets a pass/fail verdict."""
+    min_decided: int = 1
+    """Decided samples a case with errored samples needs for a verdict."""
+    project_root: Path = Path(".")
+    """The rootdir pytest would use without this plugin's option values: what case keys and
+    report groups are relative to (see :func:`project_root`)."""
+    paths_anywhere: bool = False
+    """``--llmeval-allow-outside-paths``: a file named by a dataset value may lie outside the project."""
+    prompt_variants: tuple[PromptVariant, ...] = ()
+    """Every ``--llmeval-prompt-variant``: with two or more, each case runs once per variant."""
+    shard: tuple[int, int] | None = None
+    """``--llmeval-shard I/N``: run only the tests whose node id hashes to shard I of N."""
 
 
 @dataclass(frozen=True)
@@ -160,6 +177,14 @@ _OPTIONS = (
     _Option("prices", "JSON file of model prices (USD per 1M tokens) replacing built-in ones", None, "FILE"),
     _Option("stats", "verdict rule: point (pass rate vs threshold) or strict (Wilson interval)", "point", "MODE"),
     _Option("allow-inconclusive", "inconclusive cases (strict stats) pass instead of failing", "false", flag=True),
+    _Option(
+        "max-error-rate",
+        "share of a case's samples that may error and the case still be judged, 0-1 (default 0: any error is error)",
+        "0",
+        "P",
+    ),
+    _Option("min-decided", "decided samples a case with errored ones needs for a verdict (default 1)", "1", "N"),
+    _Option("unchecked", "a test whose llm.ask answer is never checked: fail or warn (default fail)", "fail", "MODE"),
     _Option("max-samples", "most samples an adaptive case (@samples:auto) may draw (default 30)", "30", "N"),
     _Option("baseline", "compare with this baseline file (see docs/baselines.md)", None, "PATH"),
     _Option("save-baseline", "write this run's results as a baseline file", None, "PATH"),
@@ -168,8 +193,20 @@ _OPTIONS = (
     _Option("min-pass-rate", "exit 1 when fewer cases pass than this (per model), 0-1 or N%%", None, "P"),
     _Option("cache", "response cache mode: off, record, replay, refresh (default record)", "record", "MODE"),
     _Option("cache-dir", "response cache folder (default .llmeval-cache in the rootdir)", None, "DIR"),
+    _Option(
+        "allow-outside-paths",
+        "files named by dataset values (a prompt file from <p>) may lie outside the project",
+        "false",
+        flag=True,
+    ),
     _Option("report", "reports to write, comma-separated: {formats} (default none)", "", "FORMATS"),
     _Option("report-dir", "folder for reports (default llmeval-report in the rootdir)", None, "DIR"),
+    _Option(
+        "shard",
+        "run shard I of N: the tests whose node id hashes to it; merge the shards' JSON reports after",
+        None,
+        "I/N",
+    ),
 )
 
 
@@ -193,6 +230,37 @@ def add_options(parser: pytest.Parser, report_formats: Sequence[str]) -> None:
                 f"--llmeval-{opt.name}", dest=dest, default=None, metavar=opt.metavar, help=opt.help, action=action
             )
         parser.addini(dest, opt.help.replace("%%", "%"), default=opt.default)
+    # Repeatable, and its ini key a list (one variant per line): not the one-value shape above.
+    group.addoption(
+        "--llmeval-prompt-variant",
+        dest="llmeval_prompt_variant",
+        action="append",
+        default=None,
+        metavar="NAME=PATH_OR_TEXT",
+        help=_VARIANT_HELP,
+    )
+    parser.addini("llmeval_prompt_variants", _VARIANT_HELP + " (one per line)", type="linelist", default=[])
+
+
+_VARIANT_HELP = (
+    "swap every case's system prompt for a file's text or inline text (OLD.md=NEW.md: only the cases "
+    "whose prompt file is OLD.md; NAME=: as written); repeat to run each case once per variant"
+)
+
+
+def _prompt_variants(config: pytest.Config) -> tuple[PromptVariant, ...]:
+    """The CLI's variants (paths from the invocation folder), else the ini file's (from its folder)."""
+    cli: list[str] = config.getoption("llmeval_prompt_variant") or []
+    if cli:
+        values, base, source = cli, Path(config.invocation_params.dir), "--llmeval-prompt-variant"
+    else:
+        values = [str(v) for v in config.getini("llmeval_prompt_variants") or []]
+        base = config.inipath.parent if config.inipath else config.rootpath
+        source = "ini option llmeval_prompt_variants" + (f" in {config.inipath}" if config.inipath else "")
+    try:
+        return parse_variants(values, base)
+    except VariantError as exc:
+        raise pytest.UsageError(f"{source}: {exc}") from None
 
 
 def resolve(config: pytest.Config, report_formats: Sequence[str]) -> Settings:
@@ -206,6 +274,9 @@ def resolve(config: pytest.Config, report_formats: Sequence[str]) -> Settings:
     if len(set(cli_models)) != len(cli_models):
         raise pytest.UsageError(f"--llmeval-model: the same model is given twice: {cli_models}")
     cli_model = cli_models[0] if len(cli_models) == 1 else None
+    unchecked = (raw.text("unchecked") or "fail").strip().lower()
+    if unchecked not in ("fail", "warn"):
+        raise pytest.UsageError(f"{raw.source('unchecked')}: unknown mode {unchecked!r}; use fail or warn")
     stats = (raw.text("stats") or "point").strip().lower()
     if stats not in ("point", "strict"):
         raise pytest.UsageError(f"{raw.source('stats')}: unknown mode {stats!r}; use point or strict")
@@ -248,7 +319,38 @@ def resolve(config: pytest.Config, report_formats: Sequence[str]) -> Settings:
         rate_limit_timeout=raw.parsed("rate-limit-timeout", positive_seconds),
         target_concurrency=raw.optional("target-concurrency", positive_int),
         cache_targets=raw.parsed("cache-targets", boolean),
+        unchecked="warn" if unchecked == "warn" else "fail",
+        max_error_rate=raw.parsed("max-error-rate", parse_threshold),
+        min_decided=raw.parsed("min-decided", positive_int),
+        project_root=project_root(config),
+        paths_anywhere=raw.parsed("allow-outside-paths", boolean),
+        prompt_variants=_prompt_variants(config),
+        shard=raw.optional("shard", parse_shard),
     )
+
+
+def project_root(config: pytest.Config) -> Path:
+    """The rootdir pytest finds from the test paths alone, not from this plugin's option values.
+
+    pytest determines its rootdir before plugins declare their options, so the value of
+    ``--llmeval-save-baseline /abs/dir/b.json`` (space form, no ini file) counts as a path
+    and moves the rootdir, and with it every case key: a baseline saved so would match
+    nothing. Asked again with the arguments as parsed, pytest's own rule gives a root that
+    does not move. Private API (``_pytest.config.findpaths``): if it changes, the rootdir.
+    """
+    try:
+        from _pytest.config.findpaths import determine_setup
+
+        root, *_ = determine_setup(
+            inifile=config.option.inifilename,
+            override_ini=config.option.override_ini,
+            args=[str(arg) for arg in config.args],
+            rootdir_cmd_arg=config.option.rootdir or None,
+            invocation_dir=config.invocation_params.dir,
+        )
+    except Exception:
+        return config.rootpath
+    return Path(root)
 
 
 class _Raw:

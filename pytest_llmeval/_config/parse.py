@@ -83,3 +83,15 @@ def parse_sample_spec(value: str) -> tuple[int | None, int | None]:
         return positive_int(text), None
     except ValueError:
         raise ValueError(f"expected a whole number >= 1, auto, or auto:MAX, got {value!r}") from None
+
+
+def parse_shard(value: str) -> tuple[int, int]:
+    """``I/N`` (1-based): this job runs shard I of N."""
+    index, _, total = value.strip().partition("/")
+    try:
+        i, n = int(index), int(total)
+    except ValueError:
+        raise ValueError(f"expected I/N such as 1/4, got {value!r}") from None
+    if not 1 <= i <= n:
+        raise ValueError(f"expected I/N with 1 <= I <= N, got {value!r}")
+    return i, n

@@ -21,7 +21,13 @@ class Counters:
     """Requests and their outcomes so far (mutable: the engine counts into it as it goes)."""
 
     total: int = 0
-    """Requests planned or asked for (each distinct request once)."""
+    """Requests planned or asked for (each distinct request once): ``planned + asked``."""
+    planned: int = 0
+    """Requests planned before the tests."""
+    asked: int = 0
+    """Requests the tests asked for that were not planned (``llm.ask``, later adaptive rounds, judges at check)."""
+    sent: int = 0
+    """Requests that went to the network (or target calls made): not cache hits, replay misses or budget stops."""
     done: int = 0
     """Requests with an outcome: answered, errored or served from the cache."""
     cached: int = 0
@@ -69,8 +75,8 @@ class Counters:
         return Counters(**values)
 
     @property
-    def sent(self) -> int:
-        """Requests that went to the network (done, not from the cache)."""
+    def fresh(self) -> int:
+        """Outcomes that did not come from the cache (for the ETA)."""
         return self.done - self.cached
 
 

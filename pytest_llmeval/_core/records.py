@@ -139,6 +139,26 @@ class EvalRecord(_Model):
     )
     cache_hits: int = Field(0, description="Samples answered from the cache.")
     sample_records: list[SampleRecord] = Field(default_factory=list, description="Every sample, in order.")
+    variant: str | None = Field(
+        None, description="The prompt variant the case ran under (--llmeval-prompt-variant); None without one."
+    )
+    messages: list[dict[str, Any]] | None = Field(
+        None,
+        description="The messages every sample was sent (system, earlier turns, user; images as content parts), "
+        "as Chat Completions takes them: what a fine-tuning export trains on. None when nothing was sent "
+        "(a pre-generated sample, a set-up error).",
+    )
+    row: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The case's Examples and dataset row (the graders' item): where a fine-tuning export "
+        "finds a reference answer (ideal, expected).",
+    )
+
+    @field_validator("row", mode="before")
+    @classmethod
+    def _plain_row(cls, value: Any) -> Any:
+        # A row crosses xdist and becomes JSON like a grade's details.
+        return jsonable(dict(value)) if isinstance(value, Mapping) else value
 
 
 class GroupSummary(_Model):
@@ -149,7 +169,13 @@ class GroupSummary(_Model):
     passed: int = Field(description="Cases whose verdict is pass.")
     failed: int
     errored: int
-    pass_rate: float | None = Field(description="Passed cases / decided cases (pass + fail).")
+    inconclusive: int = Field(0, description="Cases whose interval straddles the threshold (--llmeval-stats strict).")
+    decided: int = Field(
+        0, description="Cases with a verdict other than error (pass, fail, inconclusive): the pass rate's denominator."
+    )
+    pass_rate: float | None = Field(
+        description="Passed cases / decided cases, the same denominator as models side by side and the gate."
+    )
     samples: int
     sample_failures: int = Field(description="Samples where a grader failed (also in passing cases).")
     sample_errors: int
@@ -185,6 +211,52 @@ class ModelComparison(_Model):
     p_value: float = Field(description="Two-sided exact sign test over the shared cases.")
 
 
+class VariantSummary(_Model):
+    """One prompt variant's results over all its cases (on every model, in a prompt x model grid)."""
+
+    variant: str
+    prompt: str = Field(description="What the variant puts in place: a file, inline text, or each case's own prompt.")
+    cases: int
+    passed: int = Field(description="Cases whose verdict is pass.")
+    decided: int = Field(description="Cases with a pass/fail/inconclusive verdict (not error).")
+    pass_rate: float | None = Field(description="Passed cases / decided cases.")
+    interval: tuple[float, float] | None = Field(description="Wilson 95% interval of that rate.")
+    sample_pass_rate: float | None = Field(description="Passing samples / decided samples over all cases.")
+    tokens: int
+    cost_usd: float
+
+
+class VariantCaseDifference(_Model):
+    """A case on one model where one variant's pass rate is significantly higher than the other's."""
+
+    key: str = Field(description="group :: case id without variant and model :: model.")
+    case_id: str = Field(description="The case id without its @variant and @model suffixes.")
+    model: str
+    a: str = Field(description="passes/decided under variant_a.")
+    b: str = Field(description="passes/decided under variant_b.")
+    better: str = Field(description="The variant with the higher pass rate.")
+    p_value: float = Field(description="Holm-adjusted one-sided Fisher p-value, over both directions of every case.")
+
+
+class VariantComparison(_Model):
+    """Variant B against variant A, paired by case and model: the statistics of the baseline gate."""
+
+    variant_a: str
+    variant_b: str
+    alpha: float
+    shared_cases: int = Field(description="Cases (on each model) that both variants decided.")
+    mean_difference: float | None = Field(description="Mean of (B's pass rate - A's) per shared case.")
+    b_better: int = Field(description="Shared cases where B's pass rate is higher (significant or not).")
+    a_better: int
+    p_value: float = Field(description="Two-sided exact sign test over the shared cases (ties dropped).")
+    better: str | None = Field(
+        description="The variant that is better over the suite (sign test p < alpha); None when neither is."
+    )
+    differences: list[VariantCaseDifference] = Field(
+        default_factory=list, description="The cases where one variant is significantly better (Holm, alpha)."
+    )
+
+
 Change = Literal["regressed", "improved", "unchanged", "new", "removed"]
 
 
@@ -215,6 +287,22 @@ class BaselineComparison(_Model):
         return sum(c.redefined for c in self.changes)
 
 
+class RunInfo(_Model):
+    """What the run was: enough to tell two reports apart and to rerun one (no keys, no headers)."""
+
+    models: list[str] = Field(default_factory=list, description="Models the cases ran on, in order.")
+    options: dict[str, str] = Field(
+        default_factory=dict, description="The llmeval options that shaped the verdicts (name -> value as given)."
+    )
+    started_at: str | None = Field(None, description="UTC time the session started, ISO 8601.")
+    duration_s: float | None = Field(None, description="Seconds from the session's start to the report.")
+    python: str | None = Field(None, description="Python version.")
+    pytest: str | None = Field(None, description="pytest version.")
+    shards: list[str] = Field(
+        default_factory=list, description="The --llmeval-shard values of the reports merged into this one."
+    )
+
+
 class RunReport(_Model):
     """The JSON report: every case, per group and overall totals, comparisons and gates."""
 
@@ -225,5 +313,17 @@ class RunReport(_Model):
     cases: list[EvalRecord]
     models: list[ModelSummary] = Field(default_factory=list, description="Per-model results, side by side.")
     comparisons: list[ModelComparison] = Field(default_factory=list, description="Paired model comparisons.")
+    variants: list[VariantSummary] = Field(
+        default_factory=list, description="Per-prompt-variant results, side by side (several variants only)."
+    )
+    variant_comparisons: list[VariantComparison] = Field(
+        default_factory=list, description="Paired comparisons of every two prompt variants."
+    )
     baseline: BaselineComparison | None = Field(None, description="The comparison with --llmeval-baseline.")
     gates: list[str] = Field(default_factory=list, description="One line per failed gate; empty when all held.")
+    partial: str | None = Field(
+        None,
+        description="Why the run did not run every selected test (interrupted, stopped by -x or --maxfail); "
+        "None for a whole run. A partial run never writes a baseline.",
+    )
+    run: RunInfo | None = Field(None, description="Run metadata: models, options, time, versions.")

@@ -22,6 +22,9 @@ from .._core.request import ChatRequest, EmbeddingRequest, Generation
 from .ratelimits import RateLimitHeaders
 
 _KEY_LIKE = re.compile(r"\b(sk-[A-Za-z0-9_\-*]{6,})")
+_ACCOUNT_LIKE = re.compile(r"\b(?:org-[A-Za-z0-9]{8,}|proj_[A-Za-z0-9]{8,})\b")
+"""Organisation and project ids, which error bodies echo as they echo keys."""
+_ACCOUNT_VARIABLES = ("OPENAI_ORG_ID", "OPENAI_ORGANIZATION", "OPENAI_PROJECT_ID")
 
 
 class MissingAPIKeyError(Exception):
@@ -41,10 +44,13 @@ def api_key_from_env() -> str | None:
 
 
 def redact(text: str, key: str | None) -> str:
-    """Remove the API key (whole or masked, as OpenAI's 401 messages echo it) from a message."""
-    if key:
-        text = text.replace(key, "[redacted]")
-    return _KEY_LIKE.sub("[redacted]", text)
+    """Remove the API key (whole or masked, as OpenAI's 401 messages echo it), and organisation
+    and project ids, from a message."""
+    secrets = [key, *(os.environ.get(name) for name in _ACCOUNT_VARIABLES)]
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "[redacted]")
+    return _ACCOUNT_LIKE.sub("[redacted]", _KEY_LIKE.sub("[redacted]", text))
 
 
 @dataclass(frozen=True)
@@ -245,6 +251,9 @@ def _read_completion(data: Any, latency: float, key: str | None) -> Generation:
         problem = f"malformed response: the message content is {type(content).__name__}, not text"
     elif not _encodable(content):
         problem = "malformed response: the answer is not valid Unicode (a lone surrogate)"
+    elif finish_reason == "content_filter":
+        # What is left is a fragment the graders could pass ("ok, here is how to"): not an answer.
+        problem = "the content filter stopped the answer (finish_reason=content_filter); a partial answer is not graded"
     if problem is not None:
         return Generation(text=None, error=problem, usage=usage, latency=latency)
     model = data.get("model")

@@ -34,7 +34,7 @@ from .._core.request import ChatRequest, EmbeddingRequest, Generation, Job, Requ
 from . import retry
 from .budget import Budget
 from .cache import ResponseCache, cache_key, key_material
-from .client import MissingAPIKeyError, ModelClient
+from .client import Attempt, ModelClient
 from .clock import SYSTEM, Clock
 from .limits import Limits
 from .pricing import PriceTable
@@ -65,8 +65,7 @@ class Engine:
         self.meter = Counters()
         self.results: dict[str, Generation] = {}
         """This run's outcomes by cache key: answers and errors alike."""
-        others = (lambda: share.totals(exclude_self=True).spent) if share is not None else None
-        self.budget = Budget(settings.max_cost, prices, self.meter, others)
+        self.budget = Budget(settings.max_cost, prices, self.meter, share.root / "budget.json" if share else None)
         self._planned_elsewhere: set[str] = set()
         self._parents_elsewhere: set[str] = set()
         """Generations owned by other workers whose judges those workers also run."""
@@ -85,12 +84,14 @@ class Engine:
         """Answer every planned job now. Raises MissingAPIKeyError before sending anything."""
         to_fetch: list[Job] = []
         self.meter.total += len(jobs)
+        self.meter.planned += len(jobs)
         # Generations first, so a judge whose generation is already cached can be built now.
         for job in sorted(jobs, key=lambda j: j.derive is not None):
             if self.share is not None and not self.share.owns(job.after or job.key):
                 # Another worker's job (a judge goes with its generation): counted there.
                 (self._parents_elsewhere if job.derive else self._planned_elsewhere).add(job.after or job.key)
                 self.meter.total -= 1
+                self.meter.planned -= 1
                 continue
             if job.derive is not None:
                 if job.after not in self.results:
@@ -141,6 +142,7 @@ class Engine:
         if missing:
             self._check_key(missing.values())
             self.meter.total += len(missing)
+            self.meter.asked += len(missing)
             self._wait(self._submit(list(missing.values())), None, prefetching=False)
         lost = Generation.failed(LOST)
         return [found.get(key) or self.results.get(key, lost) for key in keys]
@@ -284,7 +286,7 @@ class Engine:
             if not generation.cached and generation.usage.total_tokens and job.request is not None:
                 usage = generation.usage
                 cost = self.prices.cost(job.request.model, usage.prompt_tokens, usage.completion_tokens)
-            self.meter.spent += cost or 0.0
+            self.meter.spent += max(0.0, cost or 0.0)  # spend only grows, whatever a server reports
             self.meter.tokens += generation.usage.total_tokens
             if self._caches(job.request):
                 self.cache.put(job.key, job.material, generation)
@@ -300,37 +302,20 @@ class Engine:
 
     async def _attempts(self, request: Request, limits: Limits) -> Generation:
         if isinstance(request, TargetRequest):
+            self.meter.sent += 1
             return await self._targets.call(request)  # no model: no budget, no rate limits
         assert self._client is not None
         tries = retry.Tries()
         while True:
-            if (reason := self.budget.refusal(request.model)) is not None:
-                return Generation.failed(reason)
-            await limits.pause()
-            await limits.concurrency.acquire()
-            # Only a TPM limit (told or learned) needs the estimate: it is a JSON dump of every message.
-            estimate = estimate_tokens(request) if limits.counts_tokens else 0
-            sending = False
+            reservation, refusal = self.budget.reserve(request.model, prompt_tokens(request), completion_cap(request))
+            if refusal is not None:
+                return Generation.failed(refusal)
+            attempt: Attempt | None = None
             try:
-                await limits.admit(estimate)
-                self.meter.in_flight += 1
-                sending = True
-                attempt = await self._client.attempt(request)
+                attempt = await self._attempt(request, limits, tries)
             finally:
-                # Cancelled while waiting for a token: this request never counted as in flight.
-                self.meter.in_flight -= sending
-                limits.concurrency.release()
-            generation = attempt.generation
-            limits.settle(estimate, generation.usage.total_tokens, attempt.limits)
-            self._note_limits(limits)
-            if attempt.rate_limited:
-                self.meter.rate_limited += 1
-                limits.concurrency.rate_limited()
-                if attempt.limits is not None and attempt.limits.exhausted and attempt.retry_after is not None:
-                    # The headers say the shared budget is used up: nobody starts before it refills.
-                    limits.pause_for(min(attempt.retry_after, retry.MAX_RETRY_WAIT))
-            elif generation.error is None:
-                limits.concurrency.succeeded()
+                if self.budget.limit is not None:  # the reservation becomes what the answer cost
+                    self.budget.settle(reservation, self._cost(request, attempt))
             step = retry.after(attempt, tries, self.settings.max_retries, self.settings.rate_limit_timeout)
             if step.wait is None:
                 return step.outcome
@@ -342,6 +327,43 @@ class Engine:
                 tries.retries += 1
                 self.meter.retries += 1
                 await self.clock.sleep(step.wait)
+
+    async def _attempt(self, request: ChatRequest | EmbeddingRequest, limits: Limits, tries: retry.Tries) -> Attempt:
+        """One try, within every limit; what the response says of the limits is taken in."""
+        assert self._client is not None
+        await limits.pause()
+        await limits.concurrency.acquire()
+        # Only a TPM limit (told or learned) needs the estimate: it is a JSON dump of every message.
+        estimate = estimate_tokens(request) if limits.counts_tokens else 0
+        sending = False
+        try:
+            await limits.admit(estimate)
+            self.meter.in_flight += 1
+            self.meter.sent += tries.retries == 0 and tries.rate_waits == 0  # the job, not each attempt
+            sending = True
+            attempt = await self._client.attempt(request)
+        finally:
+            # Cancelled while waiting for a token: this request never counted as in flight.
+            self.meter.in_flight -= sending
+            limits.concurrency.release()
+        generation = attempt.generation
+        limits.settle(estimate, generation.usage.total_tokens, attempt.limits)
+        self._note_limits(limits)
+        if attempt.rate_limited:
+            self.meter.rate_limited += 1
+            limits.concurrency.rate_limited()
+            if attempt.limits is not None and attempt.limits.exhausted and attempt.retry_after is not None:
+                # The headers say the shared budget is used up: nobody starts before it refills.
+                limits.pause_for(min(attempt.retry_after, retry.MAX_RETRY_WAIT))
+        elif generation.error is None:
+            limits.concurrency.succeeded()
+        return attempt
+
+    def _cost(self, request: Request, attempt: Attempt | None) -> float:
+        usage = attempt.generation.usage if attempt is not None else None
+        if usage is None or not usage.total_tokens:
+            return 0.0
+        return self.prices.cost(request.model, usage.prompt_tokens, usage.completion_tokens) or 0.0
 
     async def _wait_on_rate_limit(self, seconds: float) -> None:
         """Only this request waits; the others go on (the learned limits pace them)."""
@@ -390,18 +412,27 @@ class Engine:
         self._loop = self._thread = None
 
 
-def estimate_tokens(request: Request) -> int:
-    """Tokens a request will use, before it is sent: prompt by characters, answer by its cap."""
+def prompt_tokens(request: Request) -> int:
+    """A request's prompt tokens, before it is sent: its characters over 4 (no tokenizer needed)."""
     if isinstance(request, EmbeddingRequest):
         return len(request.text) // 4 + 1
     if not isinstance(request, ChatRequest):
         return 0
-    prompt = len(json.dumps(list(request.messages), ensure_ascii=False)) // 4 + 1
-    cap = request.params.get("max_completion_tokens") or request.params.get("max_tokens") or 256
+    return len(json.dumps(list(request.messages), ensure_ascii=False)) // 4 + 1
+
+
+def completion_cap(request: Request) -> int | None:
+    """The completion tokens a request may use, when it says (``max_completion_tokens`` / ``max_tokens``)."""
+    if not isinstance(request, ChatRequest):
+        return 0
+    cap = request.params.get("max_completion_tokens") or request.params.get("max_tokens")
     try:
-        return prompt + int(cap)
+        return int(cap) if cap is not None else None
     except (TypeError, ValueError):
-        return prompt + 256
+        return None
 
 
-__all__ = ["Engine", "MissingAPIKeyError", "estimate_tokens"]
+def estimate_tokens(request: Request) -> int:
+    """Tokens a request will use, before it is sent: prompt by characters, answer by its cap (else 256)."""
+    cap = completion_cap(request)
+    return prompt_tokens(request) + (cap if cap is not None else 256)

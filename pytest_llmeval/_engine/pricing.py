@@ -9,6 +9,7 @@ replace the built-in ones model by model.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -50,6 +51,24 @@ BUILT_IN: dict[str, Price] = {
 
 _SNAPSHOT = re.compile(r"-\d{4}-\d{2}-\d{2}$")
 
+TRAINING: dict[str, float] = {
+    "gpt-4.1": 25.00,
+    "gpt-4.1-mini": 5.00,
+    "gpt-4.1-nano": 1.50,
+    "gpt-4o": 25.00,
+    "gpt-4o-mini": 3.00,
+    "gpt-3.5-turbo": 8.00,
+}
+"""US dollars per one million *training* tokens of a supervised or DPO fine-tuning job, by
+base model (OpenAI's 2025 list prices). Training is billed apart from inference, per token
+of every example, every epoch; ``finetune validate --training-price`` overrides it."""
+
+
+def training_price(model: str) -> float | None:
+    """USD per 1M training tokens for fine-tuning ``model`` (a dated snapshot is its base's), or None."""
+    base = model.split(":")[1] if model.startswith("ft:") else model
+    return TRAINING.get(base, TRAINING.get(_SNAPSHOT.sub("", base)))
+
 
 class PriceTableError(Exception):
     """A price file that cannot be used; the message names the file and the entry."""
@@ -86,6 +105,10 @@ def read_price_file(path: Path) -> dict[str, Price]:
         data = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise PriceTableError(f"cannot read the price file {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise PriceTableError(f"{path}: the price file is not UTF-8 text (byte {exc.start})") from None
+    except RecursionError:
+        raise PriceTableError(f"{path}: the price file is nested too deeply") from None
     except json.JSONDecodeError as exc:
         raise PriceTableError(f"{path}:{exc.lineno}: not valid JSON: {exc.msg}") from None
     if not isinstance(data, dict):
@@ -94,8 +117,9 @@ def read_price_file(path: Path) -> dict[str, Price]:
     for model, entry in data.items():
         try:
             prices[model] = Price(float(entry["input"]), float(entry.get("output", 0.0)))
-            if prices[model].input < 0 or prices[model].output < 0:
-                raise ValueError("negative price")
+            # NaN or infinite prices would make every spend NaN, and a budget that never stops.
+            if not all(math.isfinite(p) and p >= 0 for p in (prices[model].input, prices[model].output)):
+                raise ValueError("a price must be a finite number >= 0")
         except (TypeError, KeyError, ValueError, AttributeError):
             raise PriceTableError(
                 f'{path}: entry {model!r} must be {{"input": USD per 1M tokens, "output": ...}}, got {entry!r}'

@@ -83,6 +83,10 @@ def _is_async(fn: object) -> bool:
 def answer_of(result: object, latency: float) -> Generation:
     """A target's return value as a generation: text, JSON text of a dict or list, else an error."""
     if isinstance(result, str):
+        try:
+            result.encode("utf-8")
+        except UnicodeEncodeError:
+            return Generation.failed("target returned text that is not valid Unicode (a lone surrogate)", latency)
         return Generation(text=result, latency=latency)
     if isinstance(result, dict | list):
         try:

@@ -89,7 +89,9 @@ def _string_check(file: Path, criterion: StringCheck, where: str) -> Grader:
 
 @_builds("text_similarity")
 def _text_similarity(file: Path, criterion: TextSimilarity, where: str) -> Grader:
-    metric, threshold = criterion.evaluation_metric, criterion.pass_threshold
+    metric = criterion.evaluation_metric
+    # Inside multi a sub-grader's score is what counts; its own pass/fail then follows 1.0.
+    threshold = criterion.pass_threshold if criterion.pass_threshold is not None else 1.0
     _registry.build("text_similarity", "reference", metric, threshold)  # a missing library or data fails now, once
     return _templated(
         criterion.name,
@@ -142,7 +144,7 @@ def _multi(file: Path, criterion: MultiCriterion, where: str) -> Grader:
     built: dict[str, Grader] = {}
     for key, raw in subs.items():
         sub_where = f"{where}.graders{json_path([key], '')}"
-        sub = validate_criterion(file, raw, sub_where)
+        sub = validate_criterion(file, raw, sub_where, in_multi=True)
         if not isinstance(raw, dict) or not raw.get("name"):
             sub.name = key
         built[key] = _grader(file, sub, sub_where)

@@ -117,7 +117,8 @@ class TextSimilarity(_Criterion):
     input: str
     reference: str
     evaluation_metric: str
-    pass_threshold: float = Field(ge=0, le=1)
+    pass_threshold: float | None = Field(None, ge=0, le=1)
+    """Required on its own; inside a multi grader OpenAI uses the score alone, so it may be left out."""
 
 
 class ScoreModel(_Criterion):
@@ -254,7 +255,7 @@ def _data_source_of(data: dict[str, Any]) -> tuple[Any, str]:
     return run, "$.run"
 
 
-def validate_criterion(file: Path, raw: Any, where: str) -> Criterion:
+def validate_criterion(file: Path, raw: Any, where: str, *, in_multi: bool = False) -> Criterion:
     if not isinstance(raw, dict):
         raise EvalDefinitionError(f"{file}: {where}: a testing criterion is a JSON object, got {type(raw).__name__}")
     kind = raw.get("type")
@@ -275,6 +276,8 @@ def validate_criterion(file: Path, raw: Any, where: str) -> Criterion:
     if isinstance(criterion, StringCheck | TextSimilarity):
         _check_templates(file, f"{where}.input", criterion.input, sample=True)
         _check_templates(file, f"{where}.reference", criterion.reference, sample=True)
+    if isinstance(criterion, TextSimilarity) and criterion.pass_threshold is None and not in_multi:
+        raise EvalDefinitionError(f"{file}: {where}.pass_threshold{label}: Field required")
     if isinstance(criterion, TextSimilarity) and criterion.evaluation_metric not in METRICS:
         raise EvalDefinitionError(
             f"{file}: {where}.evaluation_metric{label}: unknown metric {criterion.evaluation_metric!r}; "

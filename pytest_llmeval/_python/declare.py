@@ -112,7 +112,7 @@ def make_answer(llm: LLM) -> Answer:
     if spec is None:
         fail(f"{llm.item.nodeid}: the '{ANSWER_FIXTURE}' fixture needs {MARK}(prompt=\"...\") or messages=...")
     try:
-        return Answer(llm, spec, llm.draw(spec))
+        return Answer(llm, spec, llm.draw(spec), where="the 'answer' fixture")
     except (pytest.fail.Exception, MissingAPIKeyError):
         # At set-up a failure would lose the case's record and a missing key would not stop
         # the run: the test body meets them again, as it would from llm.ask.

@@ -14,15 +14,19 @@ the threshold. Both halves are the case pipeline's (:mod:`pytest_llmeval._case.p
 
 from __future__ import annotations
 
+import sys
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any, overload
 
 import pytest
 
 from .._case import pipeline
-from .._case.outcome import conclude, fail, keep
+from .._case.outcome import RECORD_KEY, conclude, fail, fails_test, keep
 from .._case.spec import CaseSetupError, CaseSpec, resolve_model
 from .._case.verdict import error_record, make_record, sample_record
+from .._config.options import Settings
 from .._config.parse import parse_samples
 from .._core.records import EvalRecord, SampleRecord
 from .._core.request import Generation
@@ -33,11 +37,13 @@ from .marker import base_spec, marked_case
 class Answer(Sequence[str]):
     """Every sample's answer to one ``llm.ask``; a sequence of texts (errored samples are '')."""
 
-    def __init__(self, llm: LLM, spec: CaseSpec, generations: list[Generation]) -> None:
+    def __init__(self, llm: LLM, spec: CaseSpec, generations: list[Generation], where: str = "llm.ask") -> None:
         self._llm = llm
         self.spec = spec
         self._generations: list[Generation] | None = generations
         self._draw: Callable[[], list[Generation]] | None = None
+        # Until check() grades it, an answer is owed a verdict (like an unawaited coroutine).
+        llm.item.stash.setdefault(UNCHECKED_KEY, {})[id(self)] = where
 
     @classmethod
     def drawn_on_first_use(cls, llm: LLM, spec: CaseSpec, draw: Callable[[], list[Generation]]) -> Answer:
@@ -47,7 +53,7 @@ class Answer(Sequence[str]):
         without the case's record, and a missing API key would not stop the run; in the
         test body both are handled as for ``llm.ask``.
         """
-        answer = cls(llm, spec, [])
+        answer = cls(llm, spec, [], where="the 'answer' fixture")
         answer._generations, answer._draw = None, draw
         return answer
 
@@ -100,6 +106,7 @@ class Answer(Sequence[str]):
     def check(self, *checks: Grader) -> EvalRecord:
         """Grade every sample with all ``checks``; fail the test when the case does not pass."""
         __tracebackhide__ = True
+        self._llm.item.stash.get(UNCHECKED_KEY, {}).pop(id(self), None)
         self.spec.graders.extend(checks)
         runtime = self._llm.runtime
         samples = pipeline.sample_rounds(self.spec, runtime, first=self.generations)
@@ -150,7 +157,7 @@ class LLM:
             response_format=dict(response_format) if response_format is not None else None,
             target=self.case.target,
         )
-        return Answer(self, spec, self.draw(spec))
+        return Answer(self, spec, self.draw(spec), where=f"llm.ask at {_caller()}")
 
     def draw(self, spec: CaseSpec) -> list[Generation]:
         """Every sample of ``spec``, kept as the test's (ungraded) record; a set-up problem fails the test.
@@ -175,6 +182,49 @@ class LLM:
     def spec(self, **fields: Any) -> CaseSpec:
         """A case of this test: its id, row, threshold and judge, with ``fields`` on top."""
         return base_spec(self.item, self.case, self.runtime.settings, **{"row": self.row, **fields})
+
+
+UNCHECKED_KEY = pytest.StashKey[dict[int, str]]()
+
+
+def unchecked(item: pytest.Item) -> str | None:
+    """What a test that ended without grading its answers must be told, or None."""
+    left = item.stash.get(UNCHECKED_KEY, {})
+    if not left:
+        return None
+    places = "; ".join(sorted(set(left.values())))
+    return (
+        f"{item.nodeid}: {places}: the answer was never checked, so nothing graded it: "
+        "call .check(...) on it (or give --llmeval-unchecked=warn)"
+    )
+
+
+def after_test(item: pytest.Item, settings: Settings) -> None:
+    """After the test body: an answer nobody checked fails the test (or warns, if asked)."""
+    __tracebackhide__ = True
+    message = unchecked(item)
+    record = item.stash.get(RECORD_KEY, None)
+    if message is None or (record is not None and fails_test(record, settings)):
+        return  # a case that fails anyway shows its own table
+    if settings.unchecked == "warn":
+        warnings.warn(UncheckedAnswerWarning(message), stacklevel=1)
+    else:
+        fail(message)
+
+
+class UncheckedAnswerWarning(UserWarning):
+    """An ``llm.ask`` answer that no ``check`` graded."""
+
+
+def _caller() -> str:
+    """``test_x.py:12``: where the test called ``ask`` (the first frame outside this package)."""
+    frame = sys._getframe(2)
+    package = str(Path(__file__).resolve().parent.parent)
+    while frame is not None and frame.f_code.co_filename.startswith(package):
+        frame = frame.f_back  # type: ignore[assignment]
+    if frame is None:
+        return "?"
+    return f"{Path(frame.f_code.co_filename).name}:{frame.f_lineno}"
 
 
 def _generation_of(sample: SampleRecord) -> Generation:

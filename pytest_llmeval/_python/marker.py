@@ -19,11 +19,11 @@ from typing import Any
 import pytest
 
 from .._case.outcome import fail
-from .._case.params import ROW_FIXTURE, compared_model, dataset_params, dataset_row, params_of
-from .._case.spec import CaseSpec, resolve_model, sample_plan
+from .._case.params import ROW_FIXTURE, compared_model, compared_variant, dataset_params, dataset_row, params_of
+from .._case.spec import CaseSpec, resolve_model, resolve_variant, sample_plan
 from .._config.options import Settings
 from .._config.parse import parse_threshold
-from .._core.ids import with_model
+from .._core.ids import with_model, with_variant
 from .._core.paths import relative
 
 DECLARE_KEYS = frozenset({"prompt", "system", "messages", "response_format"})
@@ -48,6 +48,8 @@ class MarkedCase:
     target: str | None = None
     judge_model: str | None = None
     row: dict[str, Any] = field(default_factory=dict)
+    variant: str | None = None
+    """The prompt variant this item runs under when several ``--llmeval-prompt-variant`` are compared."""
 
 
 def marked_case(item: pytest.Item, settings: Settings) -> MarkedCase:
@@ -77,18 +79,22 @@ def marked_case(item: pytest.Item, settings: Settings) -> MarkedCase:
         fail(problem)
     params = params_of(item)
     side_by_side = compared_model(params)
+    variant = compared_variant(params)
     base = item.name
     row: dict[str, Any] = {}
     dataset = dataset_row(params)
     if dataset is not None:
         row = dict(dataset.row)
         base = f"{getattr(item, 'originalname', item.name)}[{dataset.case_id}]"
-    elif side_by_side is not None:
-        # The test id carries the model as a parameter; the case id carries it as a suffix.
-        base = base.replace(f"-{side_by_side}]", "]").replace(f"[{side_by_side}-", "[").replace(f"[{side_by_side}]", "")
+    else:
+        # The test id carries the model and variant as parameters; the case id as suffixes.
+        for compared in (side_by_side, variant):
+            if compared is not None:
+                base = base.replace(f"-{compared}]", "]").replace(f"[{compared}-", "[").replace(f"[{compared}]", "")
     marker_model = options.get("model")
     return MarkedCase(
-        case_id=with_model(base, side_by_side),
+        case_id=with_model(with_variant(base, variant), side_by_side),
+        variant=variant,
         samples=samples,
         adaptive_max=adaptive_max,
         threshold=threshold,
@@ -112,15 +118,18 @@ def base_spec(item: pytest.Item, case: MarkedCase, settings: Settings, **fields:
     base: dict[str, Any] = {
         "case_id": case.case_id,
         "nodeid": item.nodeid,
-        "group": relative(path, item.config.rootpath),
+        "group": relative(path, settings.project_root),
         "base_dir": path.parent,
         "row": case.row,
         "model": case.model,
         "samples": case.samples,
         "threshold": case.threshold,
         "strict_stats": settings.strict_stats,
+        "max_error_rate": settings.max_error_rate,
+        "min_decided": settings.min_decided,
         "side_by_side": case.side_by_side,
         "judge_model": case.judge_model,
+        "variant": resolve_variant(settings, case.variant),
     }
     return CaseSpec(**{**base, **fields})
 

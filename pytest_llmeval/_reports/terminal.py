@@ -31,12 +31,14 @@ def terminal_lines(report: RunReport, damaged: Sequence[str]) -> list[str]:
     widths = (15, 5, 6, 7, 7, 8, 9, 6, 8, 9)
     header = f"{'':<{width}}  " + "  ".join(f"{c:>{w}}" for c, w in zip(columns, widths, strict=True))
     lines = [header]
+    if report.partial:
+        lines.insert(0, f"partial run ({report.partial}): not every selected test ran")
     for group in rows:
         if group is report.overall:
             lines.append("-" * len(header))
         rate = "n/a" if group.pass_rate is None else f"{group.pass_rate:.1%}"
         values = (
-            f"{group.passed}/{group.passed + group.failed} {rate}",
+            f"{group.passed}/{group.decided} {rate}",
             group.cases,
             group.failed,
             group.errored,
@@ -98,8 +100,9 @@ def comparison_lines(report: RunReport) -> list[str]:
 def describe_run(counters: Counters) -> str:
     """One line for the llmeval section: what generation did, whatever the progress line showed."""
     waited = f" (waited {counters.waited_s:.1f} s)" if counters.rate_waits else ""
+    asked = f", {counters.asked} asked by tests" if counters.asked else ""
     line = (
-        f"requests: {counters.total} planned, {counters.cached} from the cache, "
+        f"requests: {counters.planned} planned{asked}, {counters.cached} from the cache, "
         f"{counters.sent} sent | {counters.retries} retries | "
         f"{counters.rate_limited} rate-limited{waited} | {counters.errors} errors | "
         f"${counters.spent:.4f} spent"

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from .._core.files import atomic_write_text
 from .._core.records import RunReport
+from .html import html
 from .markdown import markdown
 
 
@@ -20,6 +21,7 @@ def _json(report: RunReport) -> str:
 
 
 WRITERS: Mapping[str, Callable[[RunReport], str]] = {
+    "html": html,
     "json": _json,
     "md": markdown,
 }

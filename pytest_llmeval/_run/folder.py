@@ -7,6 +7,7 @@ folder is removed at the end.
 
 from __future__ import annotations
 
+import atexit
 import shutil
 import tempfile
 import threading
@@ -33,6 +34,8 @@ class RunFolder:
     def configure_node(self, config: pytest.Config, workerinput: dict[str, object]) -> None:
         if self.path is None:
             self.path = Path(tempfile.mkdtemp(prefix="llmeval-run-"))
+            # The folder holds answers: it must go even when the run does not end normally.
+            atexit.register(self.close)
         self.workers += 1
         workerinput["llmeval_run_dir"] = str(self.path)
         if self._watcher is None and config.get_verbosity() >= 0:
@@ -60,8 +63,10 @@ class RunFolder:
                     return
 
     def close(self) -> None:
+        atexit.unregister(self.close)
         self._stop.set()
         if self._watcher is not None:
             self._watcher.join(timeout=5)
         if self.path is not None:
             shutil.rmtree(self.path, ignore_errors=True)
+            self.path = None

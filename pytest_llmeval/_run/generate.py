@@ -13,8 +13,9 @@ import pytest
 
 from .._core.counters import Counters
 from .._engine.client import MissingAPIKeyError
+from .crashes import write_stand_ins
 from .folder import RUN_FOLDER
-from .plan import Planner, plan
+from .plan import Planner, jobs_of, planned_specs
 from .progress import Progress
 from .state import state_of
 
@@ -27,7 +28,11 @@ def before_tests(session: pytest.Session, planners: Sequence[Planner]) -> None:
     if session.testsfailed and not config.option.continue_on_collection_errors:
         return  # pytest is about to stop for the collection errors
     run = state_of(config)
-    jobs = plan(session.items, run.settings, planners, run.targets.get)
+    specs = planned_specs(session.items, run.settings, planners)
+    share = run.engine.share
+    if share is not None and share.index == 0:
+        write_stand_ins(share.root, specs)  # should a worker die, its case is still recorded
+    jobs = jobs_of(specs, run.settings, run.targets.get)
     if not jobs:
         return
     progress = Progress(config) if not hasattr(config, "workerinput") else None

@@ -34,13 +34,13 @@ def plan(
     ``@pytest_llmeval.target``); one the ``llmeval_targets`` fixture provides is called
     when its test runs.
     """
+    return jobs_of(planned_specs(items, settings, planners), settings, targets)
+
+
+def jobs_of(specs: Sequence[CaseSpec], settings: Settings, targets: Targets = lambda name: None) -> list[Job]:
+    """The distinct jobs of planned cases (see :func:`plan`)."""
     jobs: dict[str, Job] = {}
-    for item in items:
-        if _skipped(item):
-            continue
-        spec = next((found for planner in planners if (found := planner(item, settings)) is not None), None)
-        if spec is None:
-            continue
+    for spec in specs:
         requests: Sequence[Request]
         if spec.target is not None:
             try:
@@ -62,6 +62,34 @@ def plan(
                 placeholder = f"{key}>{index}:{id(judge)}"
                 jobs.setdefault(placeholder, Job(key=placeholder, material={}, request=None, after=key, derive=derive))
     return list(jobs.values())
+
+
+def planned_specs(items: Sequence[pytest.Item], settings: Settings, planners: Sequence[Planner]) -> list[CaseSpec]:
+    """The case of every item a front end can know before it runs (skipped items have none)."""
+    specs = []
+    for item in items:
+        if _skipped(item):
+            continue
+        spec = _planned(item, settings, planners)
+        if spec is not None:
+            specs.append(spec)
+    return specs
+
+
+def _planned(item: pytest.Item, settings: Settings, planners: Sequence[Planner]) -> CaseSpec | None:
+    """The first planner's case for ``item``; one that raises plans nothing (the test reports it).
+
+    Planning runs inside pytest's test loop, where an exception would be an INTERNALERROR
+    before any test ran; the same mistake met by the test itself is one clear failure.
+    """
+    for planner in planners:
+        try:
+            found = planner(item, settings)
+        except (Exception, pytest.fail.Exception, pytest.skip.Exception):
+            continue
+        if found is not None:
+            return found
+    return None
 
 
 def _skipped(item: pytest.Item) -> bool:

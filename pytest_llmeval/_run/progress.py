@@ -19,7 +19,7 @@ PLAIN_EVERY = 10.0
 
 
 def describe(counters: Counters, elapsed: float) -> str:
-    fresh = counters.sent
+    fresh = counters.fresh
     remaining = counters.total - counters.done
     eta = "" if not fresh or not remaining else f" | ETA {_seconds(elapsed / fresh * remaining)}"
     waiting = f" | {counters.waiting} waiting on a rate limit" if counters.waiting else ""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Iterable, Mapping
 from contextvars import Token
 from dataclasses import dataclass
@@ -50,12 +52,14 @@ def configure(config: pytest.Config) -> RunState:
         cache.check_writable()
     except CacheDirError as exc:
         raise pytest.UsageError(f"--llmeval-cache-dir / llmeval_cache_dir: {exc}") from None
+    if settings.reports:
+        _check_report_dir(settings.report_dir)
     try:
         prices = PriceTable.load(settings.prices_path)
     except PriceTableError as exc:
         raise pytest.UsageError(f"--llmeval-prices / llmeval_prices: {exc}") from None
     engine = Engine(settings, cache, prices, _shared_run(config))
-    graders, targets = GraderRegistry(config.rootpath), TargetRegistry(config.rootpath)
+    graders, targets = GraderRegistry(settings.project_root), TargetRegistry(settings.project_root)
     state = RunState(settings=settings, cache=cache, engine=engine, graders=graders, targets=targets)
     state.search(config.pluginmanager.get_plugins())
     config.stash[STATE_KEY] = state
@@ -88,6 +92,19 @@ def runtime(request: pytest.FixtureRequest) -> Runtime:
         return {**state.targets.all(), **fixture}
 
     return Runtime(engine=state.engine, settings=state.settings, targets=targets)
+
+
+def _check_report_dir(folder: Path) -> None:
+    """Fail before a paid run, not after it, when the reports could not be written."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".probe-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise pytest.UsageError(
+            f"--llmeval-report-dir / llmeval_report_dir: cannot write reports to {folder}: {exc.strerror or exc}"
+        ) from None
 
 
 def _shared_run(config: pytest.Config) -> SharedRun | None:

@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .._core.files import atomic_write_text
 from .._core.ids import without_model
@@ -35,18 +35,35 @@ class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+MAX_SAMPLES = 1_000_000
+"""More samples of one case than any run draws: a count above it is damage, not data."""
+
+
 class BaselineEntry(_Model):
-    """One case on one model, as a baseline remembers it."""
+    """One case on one model, as a baseline remembers it; counts that cannot be are refused."""
 
     case_id: str
     group: str
     model: str
-    passes: int
-    failures: int
-    errors: int
-    samples: int
-    pass_rate: float | None
+    passes: int = Field(ge=0, le=MAX_SAMPLES)
+    failures: int = Field(ge=0, le=MAX_SAMPLES)
+    errors: int = Field(ge=0, le=MAX_SAMPLES)
+    samples: int = Field(ge=0, le=MAX_SAMPLES)
+    pass_rate: float | None = Field(ge=0.0, le=1.0, allow_inf_nan=False)
     fingerprint: str
+
+    @model_validator(mode="after")
+    def _counts_add_up(self) -> BaselineEntry:
+        if self.passes + self.failures + self.errors != self.samples:
+            raise ValueError(
+                f"passes {self.passes} + failures {self.failures} + errors {self.errors} is not samples {self.samples}"
+            )
+        decided = self.passes + self.failures
+        if (self.pass_rate is None) != (decided == 0) or (
+            self.pass_rate is not None and abs(self.pass_rate - self.passes / decided) > 1e-9
+        ):
+            raise ValueError(f"pass_rate {self.pass_rate} is not passes / decided samples")
+        return self
 
 
 class Baseline(_Model):
@@ -66,6 +83,13 @@ def key_of(record: EvalRecord | BaselineEntry) -> str:
 
 def save(records: Iterable[EvalRecord], path: Path, version: str) -> Baseline:
     """Write the baseline atomically: a reader sees the old file or the new one, never a part."""
+    baseline = of_records(records, version)
+    atomic_write_text(path, baseline.model_dump_json(indent=1) + "\n")
+    return baseline
+
+
+def of_records(records: Iterable[EvalRecord], version: str) -> Baseline:
+    """The baseline a run's records make (what ``save`` writes; ``diff`` compares two reports with it)."""
     entries = {
         key_of(r): BaselineEntry(
             case_id=r.case_id,
@@ -80,13 +104,11 @@ def save(records: Iterable[EvalRecord], path: Path, version: str) -> Baseline:
         )
         for r in records
     }
-    baseline = Baseline(
+    return Baseline(
         plugin_version=version,
         created_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         entries=dict(sorted(entries.items())),
     )
-    atomic_write_text(path, baseline.model_dump_json(indent=1) + "\n")
-    return baseline
 
 
 def load(path: Path, version: str) -> Baseline:
@@ -95,10 +117,14 @@ def load(path: Path, version: str) -> Baseline:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise BaselineError(f"cannot read the baseline {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise BaselineError(f"{path}: the baseline is not UTF-8 text (byte {exc.start}); re-save it") from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise BaselineError(f"{path}:{exc.lineno}: the baseline is not valid JSON ({exc.msg}); re-save it") from None
+    except RecursionError:
+        raise BaselineError(f"{path}: the baseline is nested too deeply to be a baseline; re-save it") from None
     if not isinstance(data, dict) or "entries" not in data:
         raise BaselineError(f"{path}: not a pytest-llmeval baseline (no 'entries')")
     if data.get("format") != FORMAT:

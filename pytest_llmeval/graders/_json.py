@@ -108,7 +108,9 @@ def json_schema(
             f"json_schema: {label} is not a valid schema at {exc.json_path}: {one_line(exc.message)} "
             f"(checked against the {_draft_name(validator_class)} meta-schema{hint})"
         ) from exc
-    validator = validator_class(loaded, registry=_file_registry(ref_dir))
+    registry = _file_registry(ref_dir)
+    _check_refs(loaded, registry, label)
+    validator = validator_class(loaded, registry=registry)
 
     def grade(sample: Sample, item: Item) -> Grade:
         text = sample["output_text"]
@@ -142,6 +144,40 @@ def json_schema(
 
     spec = {"type": "json_schema", "schema": loaded, "source": label}
     return FunctionGrader(name="json_schema", spec=spec, fn=grade)
+
+
+def _check_refs(schema: dict[str, Any] | bool, registry: Registry[Any], label: str) -> None:
+    """Resolve every ``$ref`` now, so a missing file is the step's error, not every answer's.
+
+    Checked from the root only: under a nested ``$id`` a ref resolves against another base,
+    which jsonschema itself follows at validation (still an error grade then).
+    """
+    from referencing.exceptions import Unresolvable
+    from referencing.jsonschema import DRAFT202012
+
+    refs: list[str] = []
+    stack: list[Any] = [schema]
+    while stack:  # a loop, not recursion: schemas may be deep
+        node = stack.pop()
+        if isinstance(node, dict):
+            if "$id" in node and node is not schema:
+                return
+            if isinstance(node.get("$ref"), str):
+                refs.append(node["$ref"])
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    if not refs:
+        return
+    resolver = registry.resolver_with_root(DRAFT202012.create_resource(schema))
+    for ref in refs:
+        try:
+            resolver.lookup(ref)
+        except Unresolvable as exc:
+            raise GraderConfigError(
+                f"json_schema: cannot resolve the $ref {ref!r} in {label}: {exc} "
+                "(refs are loaded from local files only)"
+            ) from None
 
 
 def _draft_name(validator_class: Any) -> str:
@@ -192,6 +228,8 @@ def _parse_schema_text(text: str, label: str) -> dict[str, Any] | bool:
         raise GraderConfigError(
             f"json_schema: {label} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
         ) from exc
+    except RecursionError:
+        raise GraderConfigError(f"json_schema: {label} is nested too deeply to be read") from None
     if not isinstance(value, dict | bool):
         raise GraderConfigError(
             f"json_schema: {label} must hold a JSON object or a boolean, not a JSON {_json_type(value)}"

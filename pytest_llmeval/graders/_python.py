@@ -69,22 +69,30 @@ def python_grader(
     def grade(sample: Sample, item: Item) -> Grade:
         try:
             result = fn(sample, item)
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:  # a grader's sys.exit() is its error, not the run's end
             return Grade.errored(
                 label,
                 f"{exception_line(exc)} (in {fn_name}{_raised_at(exc, fn)})",
                 exception=type(exc).__name__,
                 traceback=_short_traceback(exc),
             )
+        if isinstance(result, Grade):
+            return result if result.grader == label else result.model_copy(update={"grader": label})
+        said = None
+        if isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], str):
+            result, said = result  # (score, reason): the grader says why
         score, problem = _as_score(result)
         if problem is not None:
             return Grade.errored(
                 label,
-                f"{fn_name} returned {problem}; return a number such as 1.0 or 0.0 (or a bool)",
+                f"{fn_name} returned {problem}; return a number such as 1.0 or 0.0 (or a bool), "
+                "a (score, reason) pair or a Grade",
             )
         passed = score >= threshold
         verdict = "at least" if passed else "below"
         reason = f"{label} scored {score:g}, {verdict} the pass threshold {threshold:g}"
+        if said is not None:
+            reason = f"{one_line(said)} ({reason})"
         return Grade(
             passed=passed,
             score=score,

@@ -19,11 +19,13 @@ Operation = Literal["eq", "ne", "like", "ilike"]
 _OPERATIONS: tuple[str, ...] = get_args(Operation)
 
 
-def string_check(reference: str, operation: Operation, *, negate: bool = False) -> FunctionGrader:
-    """Compare the answer with ``reference`` the way OpenAI's ``string_check`` grader does.
+def string_check(reference: str, operation: Operation, *, negate: bool = False, strip: bool = False) -> FunctionGrader:
+    """Compare the answer with ``reference`` exactly as OpenAI's ``string_check`` grader does.
 
-    - ``eq`` / ``ne``: equal / not equal after stripping outer whitespace of both sides,
-      because models end answers with a newline that nobody means as content.
+    - ``eq`` / ``ne``: equal / not equal, character for character: an eval imported from
+      OpenAI must get OpenAI's verdicts. ``strip=True`` (a local extra, used by the step
+      ``the answer equals "x"``) strips outer whitespace of both sides first, because
+      models end answers with a newline that nobody means as content.
     - ``like``: ``reference`` is a substring of the answer (case-sensitive, unstripped).
     - ``ilike``: the same ignoring case, with :meth:`str.casefold` so that ``"STRASSE"``
       is found in ``"Straße"``.
@@ -31,6 +33,8 @@ def string_check(reference: str, operation: Operation, *, negate: bool = False) 
     ``negate=True`` (a local extra, not in OpenAI's grader) inverts the check: the step
     ``the answer does not contain "x"`` is ``string_check("x", "like", negate=True)``.
     """
+    if not isinstance(strip, bool):
+        raise GraderConfigError(f"string_check: strip must be True or False, got {strip!r}")
     if operation not in _OPERATIONS:
         raise GraderConfigError(f"string_check: unknown operation {operation!r}; use one of {', '.join(_OPERATIONS)}")
     if not isinstance(reference, str):
@@ -44,18 +48,20 @@ def string_check(reference: str, operation: Operation, *, negate: bool = False) 
 
     def grade(sample: Sample, item: Item) -> Grade:
         answer = sample["output_text"]
-        if test(answer, reference) != negate:
+        if test(answer.strip() if strip else answer, reference.strip() if strip else reference) != negate:
             return Grade.check("string_check", True, f"answer {met}")
         return Grade.check("string_check", False, f"expected answer {expected}, got {preview(answer)}")
 
-    spec = {"type": "string_check", "reference": reference, "operation": operation, "negate": negate}
+    spec: dict[str, object] = {"type": "string_check", "reference": reference, "operation": operation, "negate": negate}
+    if strip:
+        spec["strip"] = True  # only when set: a fingerprint of the OpenAI-exact check is unchanged
     return FunctionGrader(name="string_check", spec=spec, fn=grade)
 
 
 # operation -> (test, verb after "to", verb after "answer")
 _TESTS: dict[str, tuple[Callable[[str, str], bool], str, str]] = {
-    "eq": (lambda answer, ref: answer.strip() == ref.strip(), "equal", "equals"),
-    "ne": (lambda answer, ref: answer.strip() != ref.strip(), "differ from", "differs from"),
+    "eq": (lambda answer, ref: answer == ref, "equal", "equals"),
+    "ne": (lambda answer, ref: answer != ref, "differ from", "differs from"),
     "like": (lambda answer, ref: ref in answer, "contain", "contains"),
     "ilike": (lambda answer, ref: ref.casefold() in answer.casefold(), "contain", "contains"),
 }

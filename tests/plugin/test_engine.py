@@ -308,3 +308,40 @@ def test_a_budget_with_an_unpriced_model_errors_instead_of_spending(project: Pro
     result.assert_outcomes(failed=2)
     result.stdout.fnmatch_lines(["*no price for model 'm', so --llmeval-max-cost cannot hold*"])
     assert project.server.total_requests == 0
+
+
+def test_the_budget_is_a_hard_cap_with_many_requests_in_flight(project: Project, mode: list[str]) -> None:
+    # Each request may cost $0.20 (a 2000-token completion cap at $100 per 1M); the cap is $0.50.
+    # Without reservations all 64 in flight would be sent and paid.
+    project.server.add_rule(None, "x" * 8000, latency=0.2)  # 2000 completion tokens: the estimate is the cost
+    project.file("prices.json", '{"m": {"input": 0, "output": 100}}')
+    rows = "\n".join(f"      | c{i} | {i} |" for i in range(64))
+    project.feature(
+        f"""
+        Feature: costly
+          Scenario Outline: s
+            Given the model "m"
+            And the parameters:
+              | max_tokens | 2000 |
+            When the user says "question <q>"
+            Then the answer contains "x"
+
+            Examples:
+              | id | q |
+        {rows}
+        """
+    )
+    result = project.run(
+        "--llmeval-cache=off",
+        "--llmeval-concurrency=64",
+        "--llmeval-max-cost=0.5",
+        f"--llmeval-prices={project.path / 'prices.json'}",
+        "--llmeval-report=json",
+        *mode,
+    )
+    cases = project.cases()
+    spent = sum(c["cost_usd"] or 0.0 for c in cases.values() if c["verdict"] != "error")
+    assert project.server.total_requests == 2  # two reservations of $0.20 fit in $0.50, a third does not
+    assert spent <= 0.5 + 1e-9, result.stdout.str()
+    refused = [c for c in cases.values() if c["verdict"] == "error"]
+    assert len(refused) == 62 and all("budget reached" in c["reason"] for c in refused)

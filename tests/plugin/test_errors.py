@@ -145,7 +145,7 @@ def test_bad_tag_values(project: Project, tag: str, message: str) -> None:
         ("--llmeval-threshold=1.5", "*--llmeval-threshold: expected a threshold between 0 and 1*"),
         ("--llmeval-timeout=-1", "*--llmeval-timeout: expected a number of seconds > 0*"),
         ("--llmeval-max-retries=x", "*--llmeval-max-retries: expected a whole number >= 0*"),
-        ("--llmeval-report=xml", "*--llmeval-report: unknown report format 'xml'; use: json, md*"),
+        ("--llmeval-report=xml", "*--llmeval-report: unknown report format 'xml'; use: html, json, md*"),
         ("--llmeval-base-url=localhost:8000", "*--llmeval-base-url: expected an http(s) URL*"),
     ],
 )
@@ -241,7 +241,7 @@ def test_a_scenario_with_nothing_to_grade_is_an_error(project: Project) -> None:
     )
     result = project.run("--llmeval-report=json")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["features/eval.feature: scenario 'ungraded': nothing grades the answer*"])
+    result.stdout.fnmatch_lines(["features/eval.feature:*: scenario 'ungraded': nothing grades the answer*"])
     assert project.cases()["ungraded"]["verdict"] == "error"
 
 

@@ -40,8 +40,9 @@ def test_the_learned_limit_paces_the_run_and_loses_nothing(bucket_project: Proje
     result.assert_outcomes(passed=60)  # no case lost, though no --llmeval-rpm was given
     stats = bucket_project.server.stats()
     assert stats["total_requests"] - stats["rate_limited"] == 60
-    # Paced by the headers: few requests are refused (without them, about half were).
-    assert stats["rate_limited"] <= 12, stats
+    # Paced by the headers: few requests are refused (without them, about half were: 30 and more).
+    # The bound leaves room for a loaded machine, where the refill lags behind the clock.
+    assert stats["rate_limited"] <= 20, stats
     result.stdout.fnmatch_lines(["*requests: 60 planned*learned limits: 20 requests*"])
 
 

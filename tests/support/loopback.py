@@ -110,7 +110,9 @@ EMBEDDINGS_PATH = "/v1/embeddings"
 MODELS_PATH = "/v1/models"
 DEFAULT_MODELS = ("loopback-chat", "loopback-embed")
 
-ReplyKind: TypeAlias = Literal["text", "status", "timeout", "drop", "garbage", "empty_choices", "refusal", "length"]
+ReplyKind: TypeAlias = Literal[
+    "text", "status", "timeout", "drop", "garbage", "empty_choices", "refusal", "length", "kill", "echo"
+]
 #: Kinds that only make sense for chat completions (they render a completion object).
 _COMPLETION_KINDS: frozenset[str] = frozenset({"text", "empty_choices", "refusal", "length"})
 
@@ -139,6 +141,8 @@ class Reply:
     seconds: float = 0.0
     #: Overrides the rule's and the server's latency when set.
     latency: float | None = None
+    #: For ``echo``: the request headers (lower-case names) written into the error message.
+    echo: tuple[str, ...] = ()
 
     @classmethod
     def text(cls, text: str, *, latency: float | None = None) -> Reply:
@@ -249,6 +253,34 @@ class Fault:
         """A completion cut off by the token limit (``finish_reason: "length"``)."""
         return Reply(kind="length", texts=(text,), finish_reason="length")
 
+    @staticmethod
+    def content_filter(text: str = "") -> Reply:
+        """A completion stopped by the provider's content filter (``finish_reason: "content_filter"``).
+
+        ``text`` is what was produced before the filter cut in (often nothing).
+        """
+        return Reply(kind="length", texts=(text,), finish_reason="content_filter")
+
+    @staticmethod
+    def kill() -> Reply:
+        """The server dies on this request: the connection is dropped and the server stops.
+
+        Requests already in flight are cut, and every later connection is refused, as when
+        the provider's process or the proxy in front of it is killed mid-run.
+        """
+        return Reply(kind="kill")
+
+    @staticmethod
+    def echo_headers(status: int, names: Sequence[str], *, message: str = "Request rejected") -> Reply:
+        """An HTTP error whose message repeats request headers, as some proxies and gateways do.
+
+        ``Fault.echo_headers(401, ["authorization", "openai-organization"])`` answers
+        ``{"error": {"message": "Request rejected; authorization: Bearer sk-...; ..."}}``.
+        """
+        if not 100 <= status <= 599:
+            raise ValueError(f"HTTP status out of range: {status}")
+        return Reply(kind="echo", status=status, body=message.encode(), echo=tuple(name.lower() for name in names))
+
 
 def reply_from_spec(spec: Mapping[str, Any]) -> Reply:
     """Build a reply from the JSON rule format used by ``--rules`` (see the module docstring).
@@ -257,7 +289,7 @@ def reply_from_spec(spec: Mapping[str, Any]) -> Reply:
     where ``fault`` is one of ``{"status": 429, "retry_after": 1, "retry_after_ms": 500,
     "body": ..., "message": ..., "code": "insufficient_quota", "type": ...}``, ``{"timeout": 5}``, ``{"drop": true}``,
     ``{"garbage": "<html>", "content_type": "text/html"}``, ``{"empty_choices": true}``,
-    ``{"refusal": "..."}``, ``{"length": "..."}``.
+    ``{"refusal": "..."}``, ``{"length": "..."}``, ``{"content_filter": "..."}``, ``{"kill": true}``.
     """
     if "reply" in spec:
         return Reply.text(str(spec["reply"]))
@@ -291,6 +323,10 @@ def reply_from_spec(spec: Mapping[str, Any]) -> Reply:
         return Fault.refusal(str(fault["refusal"]))
     if "length" in fault:
         return Fault.length(str(fault["length"]))
+    if "content_filter" in fault:
+        return Fault.content_filter(str(fault["content_filter"]))
+    if fault.get("kill"):
+        return Fault.kill()
     raise ValueError(f"unknown fault spec: {dict(fault)!r}")
 
 
@@ -348,7 +384,7 @@ class _Outcome:
     body: bytes = b""
     content_type: str = "application/json"
     headers: list[tuple[str, str]] = field(default_factory=list)
-    action: Literal["send", "drop", "hold"] = "send"
+    action: Literal["send", "drop", "hold", "kill"] = "send"
     hold_seconds: float = 0.0
     latency: float = 0.0
 
@@ -826,7 +862,7 @@ class LoopbackServer:
             out = self._models() if method == "GET" else _error(405, f"{method} not allowed on {path}")
         elif path in (CHAT_PATH, EMBEDDINGS_PATH):
             out = (
-                self._post_endpoint(method, path, body)
+                self._post_endpoint(method, path, body, headers)
                 if method == "POST"
                 else _error(405, f"{method} not allowed on {path}")
             )
@@ -841,7 +877,7 @@ class LoopbackServer:
         out.latency = self.latency
         return out
 
-    def _post_endpoint(self, method: str, path: str, body: Any) -> _Outcome:
+    def _post_endpoint(self, method: str, path: str, body: Any, headers: Mapping[str, str] | None = None) -> _Outcome:
         if not isinstance(body, dict):
             return _error(400, "Request body must be a JSON object.")
         problem = _validate_chat(body) if path == CHAT_PATH else _validate_embeddings(body)
@@ -861,16 +897,23 @@ class LoopbackServer:
         elif reply.is_completion and path == EMBEDDINGS_PATH:
             return _error(500, "loopback: an embeddings rule produced a chat reply", "server_error")
         else:
-            out = self._render(reply, body)
+            out = self._render(reply, body, headers or {})
         latency = reply.latency if reply is not None and reply.latency is not None else rule_latency
         out.latency = self.latency if latency is None else latency
         # The server's own decision, so tests can check which latency applied without a stopwatch.
         out.headers.append(("x-loopback-latency", _format_number(out.latency)))
         return out
 
-    def _render(self, reply: Reply, body: dict[str, Any]) -> _Outcome:
+    def _render(self, reply: Reply, body: dict[str, Any], headers: Mapping[str, str] | None = None) -> _Outcome:
         if reply.kind == "drop":
             return _Outcome(action="drop")
+        if reply.kind == "kill":
+            return _Outcome(action="kill")
+        if reply.kind == "echo":
+            seen = headers or {}
+            echoed = "; ".join(f"{name}: {seen.get(name, '(absent)')}" for name in reply.echo)
+            message = (reply.body or b"").decode() + (f"; {echoed}" if echoed else "")
+            return _error(reply.status, message)
         if reply.kind == "timeout":
             return _Outcome(action="hold", hold_seconds=reply.seconds)
         if reply.kind in ("status", "garbage"):
@@ -1055,6 +1098,10 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             if out.action == "drop":
                 self.close_connection = True
+                return
+            if out.action == "kill":
+                self.close_connection = True
+                app._stop_event.set()  # the watchdog shuts the server down: later connections are refused
                 return
             if out.action == "hold":
                 app._sleep(out.hold_seconds)

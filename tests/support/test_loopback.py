@@ -39,6 +39,7 @@ from loopback import (  # noqa: E402
     embed_text,
     estimate_tokens,
     format_reset,
+    reply_from_spec,
     request_tokens,
 )
 
@@ -772,3 +773,41 @@ def test_cli_serves_rules_and_stats(tmp_path: Path) -> None:
         assert proc.wait(timeout=10) == 0
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+# ------------------------------------------------------------------ faults of the reliability corpus
+
+
+def test_content_filter_fault_stops_a_completion(client: openai.OpenAI, server: LoopbackServer) -> None:
+    server.add_rule(None, Fault.content_filter("The first half of"))
+    answer = client.chat.completions.create(model="loopback-chat", messages=USER)  # type: ignore[arg-type]
+    assert answer.choices[0].finish_reason == "content_filter"
+    assert answer.choices[0].message.content == "The first half of"
+    assert Fault.content_filter() == reply_from_spec({"fault": {"content_filter": ""}})
+
+
+def test_kill_fault_stops_the_server_mid_run(client: openai.OpenAI, server: LoopbackServer) -> None:
+    server.add_rule("die", Fault.kill())
+    assert client.chat.completions.create(model="loopback-chat", messages=USER).choices  # type: ignore[arg-type]
+    with pytest.raises(openai.APIConnectionError):
+        client.chat.completions.create(model="loopback-chat", messages=[{"role": "user", "content": "die"}])
+    assert server.wait(5.0)  # stopped by itself
+    with pytest.raises(openai.APIConnectionError):  # and nobody is listening any more
+        client.chat.completions.create(model="loopback-chat", messages=USER)  # type: ignore[arg-type]
+    assert server.total_requests == 2
+    assert reply_from_spec({"fault": {"kill": True}}).kind == "kill"
+
+
+def test_echo_headers_fault_repeats_what_the_client_sent(server: LoopbackServer) -> None:
+    server.add_rule(None, Fault.echo_headers(401, ["Authorization", "OpenAI-Organization", "x-missing"]))
+    sdk = openai.OpenAI(base_url=server.url, api_key="sk-echo-me", organization="org-echo", max_retries=0)
+    try:
+        with pytest.raises(openai.AuthenticationError) as caught:
+            sdk.chat.completions.create(model="loopback-chat", messages=USER)  # type: ignore[arg-type]
+    finally:
+        sdk.close()
+    message = caught.value.message
+    assert "Request rejected; authorization: Bearer sk-echo-me; openai-organization: org-echo" in message
+    assert "x-missing: (absent)" in message
+    with pytest.raises(ValueError, match="out of range"):
+        Fault.echo_headers(99, ["authorization"])

@@ -19,20 +19,35 @@ def spec(**changes: object) -> CaseSpec:
     return base
 
 
-def record_for(outcomes: list[str], threshold: float = 1.0) -> object:
+def record_for(outcomes: list[str], threshold: float = 1.0, **rules: object) -> object:
     grader = string_check("yes", "eq")
     samples = []
     for i, outcome in enumerate(outcomes):
         generation = Generation.failed("boom") if outcome == "error" else Generation(text=outcome)
         grades = grade_sample([grader], generation.text, {}) if generation.text is not None else []
         samples.append(sample_record(i, generation, grades))
-    return make_record(spec(threshold=threshold), samples)
+    return make_record(spec(threshold=threshold, **rules), samples)
 
 
 def test_pass_rate_excludes_errors_and_threshold_is_inclusive() -> None:
-    record = record_for(["yes", "yes", "yes", "yes", "no", "error"], threshold=0.8)
+    record = record_for(["yes", "yes", "yes", "yes", "no", "error"], threshold=0.8, max_error_rate=0.2)
     assert record.passes == 4 and record.failures == 1 and record.errors == 1  # type: ignore[attr-defined]
     assert record.pass_rate == 0.8 and record.verdict == "pass"  # type: ignore[attr-defined]
+
+
+def test_by_default_one_errored_sample_makes_the_case_an_error() -> None:
+    # Four of five samples errored, the one left passed: that is no evidence of a 100 % pass rate.
+    record = record_for(["yes", "error", "error", "error", "error"])
+    assert record.verdict == "error" and record.pass_rate == 1.0  # type: ignore[attr-defined]
+    assert record.reason == "4 of 5 samples errored (--llmeval-max-error-rate 0): boom"  # type: ignore[attr-defined]
+
+
+def test_an_allowed_share_of_errors_still_needs_enough_decided_samples() -> None:
+    allowed = record_for(["yes", "yes", "error"], max_error_rate=0.5, min_decided=2)
+    assert allowed.verdict == "pass"  # type: ignore[attr-defined]
+    short = record_for(["yes", "error"], max_error_rate=0.5, min_decided=2)
+    assert short.verdict == "error"  # type: ignore[attr-defined]
+    assert short.reason.startswith("only 1 decided sample(s), 1 errored (--llmeval-min-decided 2)")  # type: ignore[attr-defined]
 
 
 def test_below_threshold_fails() -> None:

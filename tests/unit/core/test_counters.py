@@ -73,7 +73,13 @@ def test_sum_counters() -> None:
     assert sum_counters(iter([FULL])) == FULL  # any iterable, e.g. a generator of heartbeats
 
 
-def test_sent_is_done_minus_cached() -> None:
-    assert Counters(done=7, cached=2).sent == 5
-    assert Counters(done=3, cached=3).sent == 0
-    assert sum_counters([Counters(done=4, cached=1), Counters(done=2)]).sent == 5
+def test_fresh_is_done_minus_cached_and_sent_is_counted_apart() -> None:
+    # A replay miss or a budget stop is done and not cached, yet nothing went to the network.
+    assert Counters(done=7, cached=2, sent=3).fresh == 5
+    assert Counters(done=7, cached=2, sent=3).sent == 3
+    assert sum_counters([Counters(done=4, cached=1, sent=3), Counters(done=2, sent=2)]).sent == 5
+
+
+def test_learned_limits_are_not_added_up() -> None:
+    both = Counters(learned_requests=600) + Counters(learned_requests=600)
+    assert both.learned_requests == 600

@@ -1,113 +1,93 @@
-"""--llmeval-max-cost: the check made before each request, over this worker's and the others' spend."""
+"""--llmeval-max-cost as a hard cap: each request reserves its estimated cost before it is sent."""
 
 from __future__ import annotations
 
-import types
+import json
+import multiprocessing
+from pathlib import Path
 
 import pytest
 
 from pytest_llmeval._core.counters import Counters
-from pytest_llmeval._engine import budget as budget_module
-from pytest_llmeval._engine.budget import Budget
+from pytest_llmeval._engine.budget import DEFAULT_COMPLETION_CAP, Budget, Ledger
 from pytest_llmeval._engine.pricing import Price, PriceTable
 
+# 1 USD per 1M input tokens, 2 USD per 1M output tokens.
 PRICES = PriceTable({"priced": Price(1.0, 2.0)})
 
 
-class Others:
-    """The other workers' spend as their heartbeats give it, counting how often it is read."""
-
-    def __init__(self, spent: float = 0.0) -> None:
-        self.spent = spent
-        self.reads = 0
-
-    def __call__(self) -> float:
-        self.reads += 1
-        return self.spent
-
-
-class FakeTime:
-    """Stands in for the ``time`` module inside budget.py only."""
-
-    def __init__(self, now: float = 100.0) -> None:
-        self.now = now
-
-    def monotonic(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> FakeTime:
-    fake = FakeTime()
-    monkeypatch.setattr(budget_module, "time", types.SimpleNamespace(monotonic=fake.monotonic))
-    return fake
-
-
-def test_no_limit_refuses_nothing_and_reads_nothing() -> None:
-    others = Others(spent=1e9)
-    budget = Budget(None, PRICES, Counters(spent=1e9), others)
-    assert budget.refusal("priced") is None
-    assert budget.refusal("unpriced") is None
-    assert others.reads == 0
+def test_no_limit_reserves_and_refuses_nothing() -> None:
+    budget = Budget(None, PRICES, Counters())
+    assert budget.reserve("priced", 10**9, 10**9) == (0.0, None)
+    assert budget.reserve("unpriced", 1, 1) == (0.0, None)
 
 
 def test_an_unpriced_model_is_refused_naming_the_price_option() -> None:
-    budget = Budget(10.0, PRICES, Counters())
-    reason = budget.refusal("my-local-llama")
-    assert reason is not None
-    assert "'my-local-llama'" in reason
-    assert "--llmeval-prices" in reason
-    assert "--llmeval-max-cost" in reason
+    reservation, reason = Budget(10.0, PRICES, Counters()).reserve("my-local-llama", 10, 10)
+    assert reservation == 0.0 and reason is not None
+    assert "'my-local-llama'" in reason and "--llmeval-prices" in reason and "--llmeval-max-cost" in reason
 
 
-def test_a_priced_model_under_the_limit_may_go() -> None:
-    assert Budget(1.0, PRICES, Counters(spent=0.99)).refusal("priced") is None
+def test_a_reservation_is_the_prompt_and_the_completion_cap_priced() -> None:
+    budget = Budget(1.0, PRICES, Counters())
+    reservation, reason = budget.reserve("priced", 1000, 500)
+    assert reason is None and reservation == pytest.approx((1000 * 1.0 + 500 * 2.0) / 1e6)
 
 
-def test_a_priced_snapshot_is_priced_by_its_base_name() -> None:
-    assert Budget(1.0, PRICES, Counters()).refusal("priced-2025-01-31") is None
+def test_without_a_cap_the_estimate_leans_high() -> None:
+    reservation, _ = Budget(1.0, PRICES, Counters()).reserve("priced", 0, None)
+    assert reservation == pytest.approx(DEFAULT_COMPLETION_CAP * 2.0 / 1e6)
 
 
-@pytest.mark.parametrize(("mine", "theirs"), [(1.0, 0.0), (0.0, 1.0), (0.6, 0.4), (0.75, 5.0)])
-def test_spent_here_and_elsewhere_at_the_limit_is_refused(mine: float, theirs: float) -> None:
-    budget = Budget(1.0, PRICES, Counters(spent=mine), Others(theirs))
-    reason = budget.refusal("priced")
-    assert reason is not None
-    assert reason.startswith("budget reached:")
-    assert f"${mine + theirs:.4f}" in reason
-    assert "$1.0000" in reason
+def test_requests_in_flight_hold_the_budget_until_they_settle() -> None:
+    # Each request may cost 0.2; with 0.5 to spend only two may be in flight at once.
+    budget = Budget(0.5, PRICES, Counters())
+    first = budget.reserve("priced", 0, 100_000)
+    second = budget.reserve("priced", 0, 100_000)
+    third = budget.reserve("priced", 0, 100_000)
+    assert first[1] is None and second[1] is None
+    assert third[0] == 0.0 and third[1] is not None
+    assert third[1].startswith("budget reached: this run spent $0.0000 and $0.4000 is reserved")
+    budget.settle(first[0], 0.05)  # the answer was cheaper than its estimate: room again
+    assert budget.reserve("priced", 0, 100_000)[1] is None
 
 
-def test_the_meter_is_read_live() -> None:
-    # The engine counts into the same Counters as it goes: no copy is taken at construction.
-    meter = Counters()
-    budget = Budget(0.5, PRICES, meter)
-    assert budget.refusal("priced") is None
-    meter.spent = 0.5
-    assert budget.refusal("priced") is not None
+def test_spend_never_goes_down() -> None:
+    budget = Budget(1.0, PRICES, Counters())
+    reservation, _ = budget.reserve("priced", 0, 10)
+    budget.settle(reservation, -5.0)  # a server reporting negative usage
+    with budget._ledger.locked() as ledger:
+        assert ledger.spent == 0.0 and ledger.reserved == pytest.approx(0.0)
 
 
-def test_an_unpriced_model_does_not_read_the_others() -> None:
-    others = Others()
-    Budget(1.0, PRICES, Counters(), others).refusal("unpriced")
-    assert others.reads == 0
+def _reserve_many(path: str, count: int, results: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+    budget = Budget(1.0, PRICES, Counters(), Path(path))
+    granted = 0
+    for _ in range(count):
+        reservation, reason = budget.reserve("priced", 0, 50_000)  # 0.1 each
+        if reason is None:
+            granted += 1
+            budget.settle(reservation, reservation)
+    results.put(granted)
 
 
-def test_the_others_are_read_at_most_twice_a_second(clock: FakeTime) -> None:
-    others = Others(spent=0.25)
-    budget = Budget(1.0, PRICES, Counters(spent=0.5), others)
-    assert budget.refusal("priced") is None
-    assert others.reads == 1
+def test_the_ledger_holds_across_processes(tmp_path: Path) -> None:
+    # Two "workers" race for a budget of 1.0 in steps of 0.1: together they get exactly 10.
+    ledger = tmp_path / "budget.json"
+    results: multiprocessing.Queue = multiprocessing.Queue()  # type: ignore[type-arg]
+    workers = [multiprocessing.Process(target=_reserve_many, args=(str(ledger), 20, results)) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=30)
+    assert sum(results.get(timeout=5) for _ in workers) == 10
+    assert json.loads(ledger.read_text())["spent"] == pytest.approx(1.0)
 
-    others.spent = 0.5  # now over the limit, but not yet read: the last reading stands
-    clock.now += 0.3
-    assert budget.refusal("priced") is None
-    clock.now += 0.2  # 0.5 s after the reading: still not more than half a second
-    assert budget.refusal("priced") is None
-    assert others.reads == 1
 
-    clock.now += 0.01
-    assert budget.refusal("priced") is not None
-    assert others.reads == 2
-    assert budget.refusal("priced") is not None
-    assert others.reads == 2
+def test_a_damaged_ledger_starts_again_from_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "budget.json"
+    path.write_text("{not json")
+    with Ledger(path).locked() as ledger:
+        assert (ledger.spent, ledger.reserved) == (0.0, 0.0)
+        ledger.spent = 0.25
+    assert json.loads(path.read_text()) == {"spent": 0.25, "reserved": 0.0}

@@ -421,7 +421,9 @@ class TestErrors:
         grade = python_grader(bad, name="bad")(sample("x"), {})
         assert grade.error is not None
         assert grade.grader == "bad"
-        assert grade.reason == f"bad {problem}; return a number such as 1.0 or 0.0 (or a bool)"
+        assert grade.reason == (
+            f"bad {problem}; return a number such as 1.0 or 0.0 (or a bool), a (score, reason) pair or a Grade"
+        )
 
     def test_not_a_function(self) -> None:
         with pytest.raises(GraderConfigError, match="expected a function grade"):
@@ -505,3 +507,33 @@ class TestPythonGrader:
         g = python_grader(Length(), pass_threshold=3)
         assert g.name == "Length"
         assert g(sample("abcd"), {}).passed
+
+
+class TestWhatAGraderMayReturn:
+    def test_a_score_and_a_reason(self) -> None:
+        def why(sample: Sample, item: Item) -> object:
+            return 0.4, "two of five facts\nare there"
+
+        grade = python_grader(why, name="facts", pass_threshold=0.5)(sample("x"), {})
+        assert (grade.passed, grade.score, grade.error) == (False, 0.4, None)
+        assert grade.reason == "two of five facts are there (facts scored 0.4, below the pass threshold 0.5)"
+
+    def test_a_grade_is_kept_under_the_graders_name(self) -> None:
+        def full(sample: Sample, item: Item) -> object:
+            return Grade(grader="inner", passed=True, score=0.9, reason="fine", details={"n": 1})
+
+        grade = python_grader(full, name="outer")(sample("x"), {})
+        assert (grade.grader, grade.passed, grade.score, grade.reason, grade.details) == (
+            "outer",
+            True,
+            0.9,
+            "fine",
+            {"n": 1},
+        )
+
+    def test_sys_exit_in_a_grader_is_its_error(self) -> None:
+        def leaves(sample: Sample, item: Item) -> float:
+            raise SystemExit(2)
+
+        grade = python_grader(leaves, name="leaves")(sample("x"), {})
+        assert grade.error is not None and "SystemExit: 2" in grade.reason

@@ -257,18 +257,21 @@ class TestJsonSchemaSources:
         assert not grade.passed
         assert "at $.sku: 'a1' does not match" in grade.reason
 
-    def test_remote_ref_is_not_fetched_and_errors(self) -> None:
-        grader = json_schema({"$ref": "https://example.invalid/schemas/order.json"})
-        grade = grade_text(grader, "{}")
-        assert not grade.passed
-        assert grade.error is not None
-        assert "cannot resolve a $ref in the inline schema" in grade.reason
+    def test_remote_ref_is_not_fetched_and_is_a_config_error(self) -> None:
+        with pytest.raises(
+            GraderConfigError, match=r"cannot resolve the \$ref 'https://example.invalid/.*' in the inline"
+        ):
+            json_schema({"$ref": "https://example.invalid/schemas/order.json"})
 
-    def test_missing_local_ref_errors(self, tmp_path: Path) -> None:
+    def test_missing_local_ref_is_a_config_error_when_the_grader_is_made(self, tmp_path: Path) -> None:
         write_json(tmp_path / "order.json", {"$ref": "nowhere.json"})
-        grade = grade_text(json_schema("order.json", base_dir=tmp_path), "{}")
-        assert grade.error is not None
-        assert "schema file 'order.json'" in grade.reason
+        with pytest.raises(GraderConfigError, match=r"'nowhere.json' in schema file 'order.json'"):
+            json_schema("order.json", base_dir=tmp_path)
+
+    def test_a_ref_under_a_nested_id_is_left_to_validation(self, tmp_path: Path) -> None:
+        schema = {"properties": {"a": {"$id": "https://x.invalid/a", "$ref": "b.json"}}}
+        grade = grade_text(json_schema(schema), '{"a": 1}')
+        assert grade.error is not None and "cannot resolve a $ref" in grade.reason
 
     def test_inline_json_text(self) -> None:
         grader = json_schema('{"type": "object", "required": ["a"]}')

@@ -15,8 +15,13 @@ def grade_text(grader: Grader, text: str) -> Grade:
 
 
 class TestStringCheck:
-    def test_eq_strips_outer_whitespace_of_both_sides(self) -> None:
-        grade = grade_text(string_check(" 30 days ", "eq"), "30 days\n")
+    def test_eq_is_exact_as_openai_s(self) -> None:
+        assert not grade_text(string_check("Paris", "eq"), "Paris ").passed
+        assert not grade_text(string_check("30 days", "eq"), "30 days\n").passed
+        assert grade_text(string_check("Paris", "eq"), "Paris").passed
+
+    def test_eq_with_strip_strips_outer_whitespace_of_both_sides(self) -> None:
+        grade = grade_text(string_check(" 30 days ", "eq", strip=True), "30 days\n")
         assert grade.passed
         assert grade.score == 1.0
         assert grade.grader == "string_check"
@@ -34,7 +39,8 @@ class TestStringCheck:
 
     def test_ne(self) -> None:
         assert grade_text(string_check("no", "ne"), "yes").passed
-        grade = grade_text(string_check("no", "ne"), "  no\n")
+        assert grade_text(string_check("no", "ne"), "  no\n").passed  # exact: not the same string
+        grade = grade_text(string_check("no", "ne", strip=True), "  no\n")
         assert not grade.passed
         assert "to differ from 'no'" in grade.reason
 

@@ -161,7 +161,14 @@ def test_string_check_compares_the_rendered_input_with_the_rendered_reference(tm
 
 @pytest.mark.parametrize(
     ("operation", "answer", "passed"),
-    [("ne", "Lyon", True), ("ne", "Paris", False), ("ilike", "PARIS!", True), ("eq", "Paris ", True)],
+    # OpenAI's eq compares exact strings: a trailing space is a different answer.
+    [
+        ("ne", "Lyon", True),
+        ("ne", "Paris", False),
+        ("ilike", "PARIS!", True),
+        ("eq", "Paris ", False),
+        ("eq", "Paris", True),
+    ],
 )
 def test_string_check_operations(tmp_path: Path, operation: str, answer: str, passed: bool) -> None:
     (check,) = graders_of(

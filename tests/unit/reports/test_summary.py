@@ -57,11 +57,12 @@ def test_pass_rate_is_over_decided_cases_and_errors_are_counted_apart() -> None:
     assert (summary.samples, summary.sample_failures, summary.sample_errors) == (6, 1, 3)
 
 
-def test_inconclusive_cases_count_as_cases_but_not_in_the_rate() -> None:
-    # GroupSummary.pass_rate is documented as passed / (pass + fail).
+def test_inconclusive_cases_are_decided_but_not_passed() -> None:
+    # One denominator everywhere: the table's, the models' and the gate's (pass + fail + inconclusive).
     summary = summarize("g", [record("p"), record("i", passes=2, failures=1, verdict="inconclusive")])
     assert (summary.cases, summary.passed, summary.failed, summary.errored) == (2, 1, 0, 0)
-    assert summary.pass_rate == 1.0
+    assert (summary.inconclusive, summary.decided) == (1, 2)
+    assert summary.pass_rate == 0.5
 
 
 def test_no_decided_case_gives_no_rate_not_zero() -> None:

@@ -232,16 +232,22 @@ def test_the_baseline_without_shared_cases_has_no_mean() -> None:
     assert "mean pass-rate change n/a" in lines[2]
 
 
-def test_the_requests_line_counts_sent_as_done_minus_cached() -> None:
-    counters = Counters(total=10, done=9, cached=4, retries=2, errors=1, rate_limited=3, spent=0.012345)
+def test_the_requests_line_says_what_was_planned_asked_and_sent() -> None:
+    counters = Counters(
+        total=10, planned=8, asked=2, done=9, cached=4, sent=4, retries=2, errors=1, rate_limited=3, spent=0.012345
+    )
     assert describe_run(counters) == (
-        "requests: 10 planned, 4 from the cache, 5 sent | 2 retries | 3 rate-limited | 1 errors | $0.0123 spent"
+        "requests: 8 planned, 2 asked by tests, 4 from the cache, 4 sent | 2 retries | 3 rate-limited | "
+        "1 errors | $0.0123 spent"
     )
 
 
 def test_the_requests_line_of_workers_added_up() -> None:
     # xdist workers report their own counters; the line shows their sum, as a heartbeat carries it.
-    parts = [Counters(total=3, done=3, cached=1, spent=0.5), Counters(total=2, done=1, cached=0, retries=1)]
+    parts = [
+        Counters(total=3, planned=3, done=3, cached=1, sent=2, spent=0.5),
+        Counters(total=2, planned=2, done=1, cached=0, sent=1, retries=1),
+    ]
     total = Counters.from_dict((parts[0] + parts[1]).to_dict())
     assert describe_run(total) == (
         "requests: 5 planned, 1 from the cache, 3 sent | 1 retries | 0 rate-limited | 0 errors | $0.5000 spent"

@@ -41,16 +41,16 @@ def report() -> RunReport:
     return build_report([record("a"), record("b", passes=2, failures=0, pass_rate=1.0, verdict="pass")], "1.2.3")
 
 
-def test_the_formats_are_json_and_md() -> None:
-    assert sorted(WRITERS) == ["json", "md"]
+def test_the_formats_are_html_json_and_md() -> None:
+    assert sorted(WRITERS) == ["html", "json", "md"]
 
 
 def test_report_accepts_every_writer_and_names_them_on_a_typo(pytester: pytest.Pytester) -> None:
     # The option is declared from WRITERS: what it accepts and what its error lists are that table.
-    accepted = resolve(pytester.parseconfig("--llmeval-report", " MD , json,md"), tuple(WRITERS))
+    accepted = resolve(pytester.parseconfig("--llmeval-report", " MD , json,md,HTML"), tuple(WRITERS))
     assert accepted.reports == tuple(sorted(WRITERS))
-    with pytest.raises(pytest.UsageError, match=r"unknown report format 'html'; use: json, md$"):
-        resolve(pytester.parseconfig("--llmeval-report", "json,html"), tuple(WRITERS))
+    with pytest.raises(pytest.UsageError, match=r"unknown report format 'xml'; use: html, json, md$"):
+        resolve(pytester.parseconfig("--llmeval-report", "json,xml"), tuple(WRITERS))
     assert resolve(pytester.parseconfig(), tuple(WRITERS)).reports == ()
 
 
