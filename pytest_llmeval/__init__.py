@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from . import graders
 from ._case.targets import target
+from ._case.tools import tool
 from ._core.records import EvalRecord, GradeRecord, RunReport, SampleRecord
 from ._core.version import VERSION
 from ._python.llm import LLM, Answer
@@ -39,4 +40,5 @@ __all__ = [
     "grader",
     "graders",
     "target",
+    "tool",
 ]

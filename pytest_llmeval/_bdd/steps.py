@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .._case.placeholders import ANGLE, PlaceholderError, fill_angle, fill_braces
+from .._case.tools import ToolsError, check_name, check_tools, tool_choice
 from .._config.parse import parse_threshold
 from .phrases import phrase
 from .phrases import q as _q
@@ -382,3 +383,122 @@ def _testing_criteria(case: ScenarioCase, path: str) -> None:
     except EvalDefinitionError as exc:
         case.fail(str(exc))
     case.spec.graders.extend(found)
+
+
+# ---- Tools (docs/tools.md): what the model is offered, and what it called --------------------
+
+
+def _set_tools(case: ScenarioCase, value: Any, where: str) -> None:
+    __tracebackhide__ = True
+    problem = None
+    try:
+        case.spec.tools = check_tools(value)
+        for name in case.spec.tool_results:
+            check_name(name, case.spec.tools)
+    except ToolsError as exc:
+        problem = f"{where}: {exc}"
+    if problem is not None:
+        case.fail(problem)
+
+
+def _known(case: ScenarioCase, name: str) -> str:
+    """``name`` when it is one of the tools given so far; a step failure otherwise."""
+    __tracebackhide__ = True
+    if case.spec.tools is None:
+        case.fail(f"no tools are given: add 'Given the tools from \"tools.json\"' before this step ({name!r})")
+    problem = None
+    try:
+        check_name(name, case.spec.tools)
+    except ToolsError as exc:
+        problem = str(exc)
+    if problem is not None:
+        case.fail(problem)
+    return name
+
+
+def _json_docstring(case: ScenarioCase, docstring: str, what: str) -> Any:
+    __tracebackhide__ = True
+    try:
+        return json.loads(_fill(case, docstring))
+    except json.JSONDecodeError as exc:
+        case.fail(f"the {what} docstring is not valid JSON: {exc.msg} (line {exc.lineno} of the docstring)")
+    except RecursionError:
+        case.fail(f"the {what} docstring is nested too deeply to be read")
+
+
+# ---- Given: tools -------------------------------------------------------------------------
+
+
+@phrase("given", f"the tools from {_q('path')}", 'the tools from "tools.json"')
+def _tools_file(case: ScenarioCase, path: str) -> None:
+    file = _path(case, path, "tools")
+    text = _read_text(case, file, "tools")
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        case.fail(f"{file}:{exc.lineno}: not valid JSON: {exc.msg}")
+    except RecursionError:
+        case.fail(f"{file}: the tools are nested too deeply to be read")
+    _set_tools(case, value, f"{file}:1")
+
+
+@phrase("given", r"the tools:", "the tools:")
+def _tools_doc(case: ScenarioCase, docstring: str) -> None:
+    _set_tools(case, _json_docstring(case, docstring, "tools"), "the tools docstring")
+
+
+@phrase("given", f"the tool choice is {_q('choice')}", 'the tool choice is "auto|required|none|NAME"')
+def _tool_choice(case: ScenarioCase, choice: str) -> None:
+    problem = None
+    try:
+        case.spec.tool_choice = tool_choice(_arg(case, choice), case.spec.tools)
+    except ToolsError as exc:
+        problem = str(exc)
+    if problem is not None:
+        case.fail(problem)
+
+
+@phrase("given", f"the tool {_q('name')} returns {_q('text')}", 'the tool "NAME" returns "TEXT"')
+def _tool_returns(case: ScenarioCase, name: str, text: str) -> None:
+    case.spec.tool_results[_known(case, _arg(case, name))] = _arg(case, text)
+
+
+@phrase("given", f"the tool {_q('name')} returns:", 'the tool "NAME" returns:')
+def _tool_returns_doc(case: ScenarioCase, name: str, docstring: str) -> None:
+    case.spec.tool_results[_known(case, _arg(case, name))] = _fill(case, docstring)
+
+
+# ---- Then: tool calls ---------------------------------------------------------------------
+
+
+@phrase("then", f"the model calls {_q('name')}", 'the model calls "NAME"', grader="tool_call")
+def _calls(case: ScenarioCase, name: str) -> dict[str, Any]:
+    return {"name": _known(case, _arg(case, name)), "tools": case.spec.tools}
+
+
+@phrase(
+    "then",
+    f"the model calls {_q('name')} with arguments:",
+    'the model calls "NAME" with arguments:',
+    grader="tool_call",
+)
+def _calls_with(case: ScenarioCase, name: str, docstring: str) -> dict[str, Any]:
+    tool = _known(case, _arg(case, name))
+    arguments = _json_docstring(case, docstring, "arguments")
+    if not isinstance(arguments, dict):
+        case.fail(f'the arguments docstring must be a JSON object such as {{"city": "Paris"}}, got {arguments!r}')
+    return {"name": tool, "arguments": arguments, "tools": case.spec.tools}
+
+
+@phrase("then", r"the model calls no tool", "the model calls no tool", grader="no_tool_call")
+def _calls_none(case: ScenarioCase) -> tuple[Any, ...]:
+    return ()
+
+
+_SEQUENCE = r'(?P<names>"(?:[^"\\]|\\.)*"(?: then "(?:[^"\\]|\\.)*")+)'
+
+
+@phrase("then", f"the model calls {_SEQUENCE}", 'the model calls "A" then "B"', grader="tool_sequence")
+def _calls_in_order(case: ScenarioCase, names: str) -> tuple[Any, ...]:
+    quoted = names.split('" then "')
+    return ([_known(case, _arg(case, raw.strip('"'))) for raw in quoted],)

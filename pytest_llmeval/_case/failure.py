@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from .._core.records import EvalRecord
+from collections.abc import Sequence
+
+from .._core.records import EvalRecord, ToolCallRecord
 
 
 def failure_text(record: EvalRecord) -> str:
@@ -25,6 +27,8 @@ def failure_text(record: EvalRecord) -> str:
         lines.append(f"  sample {sample.index}: {sample.outcome.upper()}{notes}")
         if sample.answer is not None:
             lines.append(f"    answer: {_shorten(sample.answer, 300)}")
+        if sample.tool_calls:
+            lines.append(f"    tool calls: {tool_calls_text(sample.tool_calls)}")
         if sample.error is not None and not any(g.error for g in sample.grades):
             for i, line in enumerate(sample.error.splitlines()):
                 lines.append(("    error: " if i == 0 else "      ") + line)
@@ -39,3 +43,14 @@ def _shorten(text: str, width: int) -> str:
     # repr: model output is untrusted, so newlines and control characters show escaped.
     flat = repr(text)
     return flat if len(flat) <= width else flat[: width - 4] + "...'"
+
+
+def tool_calls_text(calls: Sequence[ToolCallRecord], width: int = 300) -> str:
+    """``name(arguments) -> result`` per call, in order; the model's text shown escaped, as answers are."""
+    shown = []
+    for call in calls:
+        arguments = _shorten(call.arguments, 120)[1:-1]
+        result = "" if call.result is None else f" -> {_shorten(call.result, 80)}"
+        shown.append(f"{call.name}({arguments}){result}")
+    text = "; ".join(shown)
+    return text if len(text) <= width else text[: width - 3] + "..."

@@ -17,13 +17,14 @@ from typing import Any, Protocol
 
 from .._config.options import Settings
 from .._core.records import EvalRecord, Grade, SampleRecord
-from .._core.request import Generation, Request
+from .._core.request import ChatRequest, Generation, Request, ToolCall
 from .._engine.pricing import PriceTable
 from ..graders._base import Grader, make_sample
 from ..graders._context import GradingContext, grading
 from ..graders._judge import JudgeGrader
 from .spec import ROUND, CaseSetupError, CaseSpec
 from .targets import Target
+from .tools import ToolFunction, tool_loop
 from .verdict import error_record, make_record, sample_record, settled
 
 
@@ -32,7 +33,9 @@ class Generator(Protocol):
 
     prices: PriceTable
 
-    def generate(self, requests: Sequence[Request], after: str | None = None) -> list[Generation]: ...
+    def generate(
+        self, requests: Sequence[Request], after: str | Sequence[str | None] | None = None
+    ) -> list[Generation]: ...
 
     def keys_of(self, requests: Sequence[Request]) -> list[str | None]: ...
 
@@ -45,6 +48,8 @@ class Runtime:
     settings: Settings
     targets: Callable[[], Mapping[str, Target]] = dict
     """Asked only when a case has a target (the ``llmeval_targets`` fixture is looked up then)."""
+    tools: Callable[[], Mapping[str, ToolFunction]] = dict
+    """The run's ``@pytest_llmeval.tool`` functions, asked only when a case offers tools."""
 
 
 def evaluate(spec: CaseSpec, runtime: Runtime) -> EvalRecord:
@@ -61,8 +66,32 @@ def evaluate(spec: CaseSpec, runtime: Runtime) -> EvalRecord:
 
 
 def draw(spec: CaseSpec, runtime: Runtime, start: int = 0, count: int | None = None) -> list[Generation]:
-    """Answers for samples ``start`` .. ``start + count``, through the engine: the model's or the target's."""
-    return runtime.engine.generate(requests_of(spec, runtime, start, count))
+    """Answers for samples ``start`` .. ``start + count``, through the engine: the model's or the target's.
+
+    A case that answers tool calls goes on asking, round by round (:func:`.tools.tool_loop`),
+    and each sample's answer is the last one, with every call made on the way.
+    """
+    requests = requests_of(spec, runtime, start, count)
+    generations = runtime.engine.generate(requests)
+    if spec.target is not None or spec.tools is None:
+        return generations
+    functions = runtime.tools()
+    if not spec.answers_tools(functions):
+        return generations
+    chat = [r for r in requests if isinstance(r, ChatRequest)]
+
+    def generate(asked: Sequence[ChatRequest], roots: Sequence[str | None]) -> list[Generation]:
+        return runtime.engine.generate(asked, after=list(roots))
+
+    return tool_loop(
+        chat,
+        generations,
+        canned=spec.tool_results,
+        functions=functions,
+        max_rounds=runtime.settings.max_tool_rounds,
+        generate=generate,
+        roots=runtime.engine.keys_of(chat),
+    )
 
 
 def requests_of(spec: CaseSpec, runtime: Runtime, start: int = 0, count: int | None = None) -> list[Request]:
@@ -112,19 +141,25 @@ def grade(spec: CaseSpec, runtime: Runtime, generations: Sequence[Generation], s
         grades: list[Grade] = []
         if generation.text is not None:
             context = grading_context(runtime, spec, keys[offset] if keys else None)
-            grades = grade_sample(spec.graders, generation.text, spec.row, context)
+            grades = grade_sample(spec.graders, generation.text, spec.row, context, generation.tool_calls)
+            if generation.stopped is not None:  # the loop ended without a final answer: the sample fails
+                grades.insert(0, Grade.check("tool_loop", False, generation.stopped))
         records.append(sample_record(start + offset, generation, grades))
     return records
 
 
 def grade_sample(
-    graders: Sequence[Grader], text: str, item: Mapping[str, Any], context: GradingContext | None = None
+    graders: Sequence[Grader],
+    text: str,
+    item: Mapping[str, Any],
+    context: GradingContext | None = None,
+    tool_calls: Sequence[ToolCall] = (),
 ) -> list[Grade]:
     """Run every grader; a grader that raises is an error grade, not a crash of the run.
 
     ``context`` lets model-graded graders ask their judge through the run's engine.
     """
-    sample = make_sample(text)
+    sample = make_sample(text, tool_calls)
     grades = []
     with grading(context):
         for grader in graders:
@@ -142,4 +177,5 @@ def grading_context(runtime: Runtime, spec: CaseSpec, parent_key: str | None) ->
         judge_model=spec.judge_model or runtime.settings.judge_model,
         parent_key=parent_key,
         embedding_model=runtime.settings.embedding_model,
+        tools=spec.tools,
     )

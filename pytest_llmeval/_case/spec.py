@@ -77,6 +77,27 @@ class CaseSpec:
     ``--llmeval-prompt-variant OLD.md=NEW.md`` matches."""
     variant: PromptVariant | None = None
     """The prompt variant this item runs under (one of several, or the only one given)."""
+    tools: list[dict[str, Any]] | None = None
+    """The OpenAI ``tools`` array the model is offered (sent as the ``tools`` parameter)."""
+    tool_choice: str | dict[str, Any] | None = None
+    """``auto``, ``required``, ``none`` or one function (sent as ``tool_choice``)."""
+    tool_results: dict[str, str] = field(default_factory=dict)
+    """Canned results by tool name: a call of one is answered with it and the model asked again."""
+
+    def sent_params(self) -> dict[str, Any]:
+        """The sampling parameters with the tools and tool choice: what the request carries (and its key)."""
+        params = dict(self.params)
+        if self.tools is not None:
+            params["tools"] = self.tools
+        if self.tool_choice is not None:
+            params["tool_choice"] = self.tool_choice
+        return params
+
+    def answers_tools(self, functions: Mapping[str, Any]) -> bool:
+        """True when some call of an answer is answered (canned or by a function), so the model is asked again."""
+        if self.tools is None:
+            return False
+        return bool(self.tool_results) or any(tool_name(t) in functions for t in self.tools)
 
     def system_prompt(self) -> str | None:
         """The system prompt sent: the case's own, or its prompt variant's with ``{{ name }}`` filled."""
@@ -114,7 +135,7 @@ class CaseSpec:
             ChatRequest(
                 model=self.model,
                 messages=messages,
-                params=dict(self.params),
+                params=self.sent_params(),
                 response_format=self.response_format,
                 sample_index=index,
             )
@@ -148,11 +169,19 @@ class CaseSpec:
             return NOTHING_GRADES
         if self.model is None and self.target is None:
             return NO_MODEL
+        unknown = [name for name in self.tool_results if self.tools is None or name not in map(tool_name, self.tools)]
+        if unknown:
+            return f"a result is given for the tool {unknown[0]!r}, which is not in the tools"
         try:
             self.system_prompt()
         except CaseSetupError as exc:  # a variant's {{ name }} that this case's row lacks
             return str(exc)
         return None
+
+
+def tool_name(tool: Mapping[str, Any]) -> str:
+    function = tool.get("function")
+    return str(function.get("name")) if isinstance(function, Mapping) else ""
 
 
 def resolve_model(settings: Settings, *specific: str | None, side_by_side: str | None = None) -> str | None:

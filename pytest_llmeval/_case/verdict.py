@@ -13,7 +13,7 @@ import math
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from .._core.records import EvalRecord, Grade, SampleRecord, Usage, Verdict, jsonable
+from .._core.records import EvalRecord, Grade, SampleRecord, ToolCallRecord, Usage, Verdict, jsonable
 from .._core.request import Generation
 from .._engine.pricing import PriceTable
 from .._verdicts.stats import wilson
@@ -41,6 +41,7 @@ def sample_record(index: int, generation: Generation, grades: Sequence[Grade]) -
         latency_s=round(generation.latency, 4),
         cached=generation.cached,
         finish_reason=generation.finish_reason,
+        tool_calls=[ToolCallRecord(**call.dump()) for call in generation.tool_calls],
     )
 
 
@@ -132,6 +133,7 @@ def case_fields(spec: CaseSpec) -> dict[str, Any]:
         "variant": spec.variant.name if spec.variant is not None else None,
         "messages": jsonable(messages),
         "row": spec.row,
+        "tools": jsonable(spec.tools) if spec.tools is not None else None,
     }
 
 
@@ -179,6 +181,8 @@ def fingerprint(spec: CaseSpec) -> str:
         "target": spec.target,
         "graders": [_grader_identity(g) for g in spec.graders],
     }
+    if spec.tools is not None:  # only then: fingerprints of cases without tools stay as they were
+        material["tools"] = {"tools": spec.tools, "choice": spec.tool_choice, "results": spec.tool_results}
     canonical = json.dumps(material, sort_keys=True, ensure_ascii=False, default=repr)
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 

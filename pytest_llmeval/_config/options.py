@@ -125,6 +125,9 @@ class Settings:
     """Every ``--llmeval-prompt-variant``: with two or more, each case runs once per variant."""
     shard: tuple[int, int] | None = None
     """``--llmeval-shard I/N``: run only the tests whose node id hashes to shard I of N."""
+    max_tool_rounds: int = 5
+    """``--llmeval-max-tool-rounds``: times a sample's tool calls are answered and the model
+    asked again; a model still calling tools after that fails the sample."""
 
 
 @dataclass(frozen=True)
@@ -154,6 +157,12 @@ _OPTIONS = (
     _Option("timeout", "seconds before a request is abandoned (default 60)", "60", "SECONDS"),
     _Option(
         "max-retries", "retries on 5xx, timeouts, dropped connections (default 2); rate limits do not count", "2", "N"
+    ),
+    _Option(
+        "max-tool-rounds",
+        "times a sample's tool calls are answered and the model asked again (default 5); then it fails",
+        "5",
+        "N",
     ),
     _Option(
         "rate-limit-timeout",
@@ -296,6 +305,7 @@ def resolve(config: pytest.Config, report_formats: Sequence[str]) -> Settings:
         threshold=raw.parsed("threshold", parse_threshold),
         timeout=raw.parsed("timeout", positive_seconds),
         max_retries=raw.parsed("max-retries", non_negative_int),
+        max_tool_rounds=raw.parsed("max-tool-rounds", non_negative_int),
         cache_mode=CacheMode.parse(raw.text("cache") or "record", raw.source("cache")),
         cache_dir=raw.path("cache-dir", ".llmeval-cache"),
         reports=reports,

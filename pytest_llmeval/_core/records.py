@@ -93,6 +93,17 @@ def jsonable(value: Any) -> Any:
     return repr(value)
 
 
+class ToolCallRecord(_Model):
+    """One function call the model made in a sample, and what it was answered with."""
+
+    id: str = Field(description="The call's id (the tool message answering it carries it).")
+    name: str = Field(description="The function called.")
+    arguments: str = Field(description="The arguments as the model wrote them (JSON text when valid).")
+    round: int = Field(0, description="Which request of the sample made the call: 0 first, 1 after one tool result...")
+    result: str | None = Field(None, description="What the call was answered with; None when it was not answered.")
+    error: str | None = Field(None, description="Why the tool function failed (its message went to the model).")
+
+
 class SampleRecord(_Model):
     """One sample of a case: the answer and its grades, or the error that replaced it."""
 
@@ -105,6 +116,9 @@ class SampleRecord(_Model):
     latency_s: float = Field(0.0, description="Request seconds (as recorded, for cached answers).")
     cached: bool = Field(False, description="True when the answer came from the response cache.")
     finish_reason: str | None = Field(None, description="The server's finish_reason.")
+    tool_calls: list[ToolCallRecord] = Field(
+        default_factory=list, description="Every function the model called, in order, over every tool round."
+    )
 
 
 class EvalRecord(_Model):
@@ -152,6 +166,9 @@ class EvalRecord(_Model):
         default_factory=dict,
         description="The case's Examples and dataset row (the graders' item): where a fine-tuning export "
         "finds a reference answer (ideal, expected).",
+    )
+    tools: list[dict[str, Any]] | None = Field(
+        None, description="The OpenAI tools array the model was offered; None when it was offered none."
     )
 
     @field_validator("row", mode="before")

@@ -7,6 +7,7 @@ change its answer (:meth:`ChatRequest.material`), which is all a cache key is ma
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -128,6 +129,65 @@ Request = ChatRequest | EmbeddingRequest | TargetRequest
 
 
 @dataclass(frozen=True)
+class ToolCall:
+    """One function call a model made (``message.tool_calls[i]``), and what it was answered.
+
+    The raw argument text is kept as the model wrote it: a model that writes invalid JSON
+    must fail a tool grader, not be repaired on the way.
+    """
+
+    id: str
+    """The call's id; the ``tool`` message answering it carries it as ``tool_call_id``."""
+    name: str
+    """The function's name."""
+    raw_arguments: str
+    """The arguments as the model wrote them (a JSON text, when the model behaves)."""
+    round: int = 0
+    """Which request of the sample made the call: 0 for the first, 1 after one round of tool results."""
+    result: str | None = None
+    """What the plugin answered the call with (a canned result or a tool function's return); None if unanswered."""
+    error: str | None = None
+    """Why a registered tool function failed on this call (its message was sent to the model instead)."""
+
+    @property
+    def arguments(self) -> Any:
+        """The arguments parsed as JSON; None when they are not JSON."""
+        try:
+            return json.loads(self.raw_arguments)
+        except (json.JSONDecodeError, RecursionError, TypeError):
+            return None
+
+    def openai(self) -> dict[str, Any]:
+        """The call in the API's shape, as an assistant message and OpenAI's ``sample.output_tools`` hold it."""
+        return {"id": self.id, "type": "function", "function": {"name": self.name, "arguments": self.raw_arguments}}
+
+    def dump(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"id": self.id, "name": self.name, "arguments": self.raw_arguments}
+        if self.round:
+            data["round"] = self.round
+        if self.result is not None:
+            data["result"] = self.result
+        if self.error is not None:
+            data["error"] = self.error
+        return data
+
+    @classmethod
+    def load(cls, data: Mapping[str, Any]) -> ToolCall:
+        values = (data["id"], data["name"], data["arguments"])
+        if not all(isinstance(v, str) for v in values):
+            raise TypeError("a tool call's id, name and arguments must be strings")
+        result, error = data.get("result"), data.get("error")
+        return cls(
+            id=data["id"],
+            name=data["name"],
+            raw_arguments=data["arguments"],
+            round=int(data.get("round") or 0),
+            result=str(result) if result is not None else None,
+            error=str(error) if error is not None else None,
+        )
+
+
+@dataclass(frozen=True)
 class Generation:
     """The outcome of one request: an answer, or an error with its reason."""
 
@@ -143,6 +203,17 @@ class Generation:
     finish_reason: str | None = None
     response_model: str | None = None
     """The model name the server reported (resolves aliases to snapshots)."""
+    tool_calls: tuple[ToolCall, ...] = ()
+    """The functions the model called. An answer that only calls tools has ``text == ""``; after
+    a tool loop, every call of every round, each with the result it was answered with."""
+    stopped: str | None = None
+    """Why a tool loop ended without a final answer (round limit, a tool nobody answers): the
+    sample fails with this reason. Never set on one request's answer, so never cached."""
+
+    @property
+    def answered(self) -> bool:
+        """True when there is something to grade: a text, or tool calls (with ``text == ""``)."""
+        return self.error is None and self.text is not None
 
     @classmethod
     def failed(cls, reason: str, latency: float = 0.0) -> Generation:
@@ -161,6 +232,8 @@ class Generation:
             "latency": round(self.latency, 4),
             "usage": {"prompt_tokens": self.usage.prompt_tokens, "completion_tokens": self.usage.completion_tokens},
         }
+        if self.tool_calls:
+            data["tool_calls"] = [call.dump() for call in self.tool_calls]
         if self.error is not None:
             data["error"] = self.error
         return data
@@ -173,7 +246,11 @@ class Generation:
         text = data["text"]
         if text is not None and not isinstance(text, str):
             raise TypeError(f"text is {type(text).__name__}, not a string")
+        calls = data.get("tool_calls") or []
+        if not isinstance(calls, list):
+            raise TypeError("tool_calls is not a list")
         return cls(
+            tool_calls=tuple(ToolCall.load(c) for c in calls),
             text=text,
             error=str(error) if error is not None else None,
             usage=Usage.of(int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0))),
@@ -198,3 +275,9 @@ class Job:
     request: Request | None
     after: str | None = None
     derive: Callable[[Generation], Request | None] | None = None
+
+    @property
+    def root(self) -> str:
+        """The key of the first generation of this job's chain: a judge's or a tool round's
+        placeholder starts with it (``KEY>...``), so under xdist the whole chain has one owner."""
+        return (self.after or self.key).split(">", 1)[0]

@@ -1,7 +1,8 @@
 """The response cache: one JSON file per answer, keyed by what changes the answer.
 
-The key covers endpoint kind, base URL host, model, messages, response format, sampling
-parameters, the sample's index and a format version — never headers, keys or org ids,
+The key covers endpoint kind, base URL host, model, messages (a tool round's tool calls and
+tool results among them), response format, sampling parameters (``tools`` and
+``tool_choice`` among them), the sample's index and a format version — never headers, keys or org ids,
 so an entry recorded by one person replays for another. Writes go to a temporary file
 that is renamed into place, so several xdist workers may write at once and a crash
 never leaves half an entry::
@@ -103,7 +104,8 @@ class ResponseCache:
         path = self.path_for(key)
         try:
             generation = Generation.load(json.loads(path.read_text(encoding="utf-8"))["response"], cached=True)
-            if generation.text is None or not generation.text.strip() or generation.error is not None:
+            empty = generation.text is None or not (generation.text.strip() or generation.tool_calls)
+            if empty or generation.error is not None:
                 raise ValueError("the entry holds no answer")  # as they are never stored, only a hand could
             return generation
         except FileNotFoundError:

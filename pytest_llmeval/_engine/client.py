@@ -18,7 +18,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 from .._core.records import Usage
-from .._core.request import ChatRequest, EmbeddingRequest, Generation
+from .._core.request import ChatRequest, EmbeddingRequest, Generation, ToolCall
 from .ratelimits import RateLimitHeaders
 
 _KEY_LIKE = re.compile(r"\b(sk-[A-Za-z0-9_\-*]{6,})")
@@ -244,8 +244,14 @@ def _read_completion(data: Any, latency: float, key: str | None) -> Generation:
     if refusal:
         return Generation(text=None, error=redact(f"the model refused: {refusal}", key), usage=usage, latency=latency)
     content = message.get("content")
-    problem = None
-    if content is None or (isinstance(content, str) and not content.strip()):
+    calls, problem = _tool_calls(message.get("tool_calls"))
+    if problem is not None:
+        pass
+    elif calls:
+        # An answer that calls tools needs no text: what it does is the answer.
+        problem = _tool_answer_problem(content, calls, finish_reason)
+        content = content or ""
+    elif content is None or (isinstance(content, str) and not content.strip()):
         problem = f"empty answer (finish_reason={finish_reason})"
     elif not isinstance(content, str):
         problem = f"malformed response: the message content is {type(content).__name__}, not text"
@@ -263,7 +269,37 @@ def _read_completion(data: Any, latency: float, key: str | None) -> Generation:
         latency=latency,
         finish_reason=finish_reason,
         response_model=model if isinstance(model, str) else None,
+        tool_calls=calls,
     )
+
+
+def _tool_answer_problem(content: Any, calls: tuple[ToolCall, ...], finish_reason: str | None) -> str | None:
+    """Why an answer that calls tools is not usable, or None."""
+    if content is not None and not isinstance(content, str):
+        return f"malformed response: the message content is {type(content).__name__}, not text"
+    if not all(_encodable(text) for text in [content or "", *(c.name + c.raw_arguments + c.id for c in calls)]):
+        return "malformed response: the tool call is not valid Unicode (a lone surrogate)"
+    if finish_reason == "content_filter":
+        return "the content filter stopped the answer (finish_reason=content_filter); a partial answer is not graded"
+    return None
+
+
+def _tool_calls(found: Any) -> tuple[tuple[ToolCall, ...], str | None]:
+    """The message's function calls, checked: each needs an id, a function name and argument text."""
+    if found is None or found == []:
+        return (), None
+    if not isinstance(found, list):
+        return (), f"malformed response: tool_calls is {type(found).__name__}, not a list"
+    calls = []
+    for index, call in enumerate(found):
+        function = call.get("function") if isinstance(call, dict) else None
+        name = function.get("name") if isinstance(function, dict) else None
+        arguments = function.get("arguments") if isinstance(function, dict) else None
+        call_id = call.get("id") if isinstance(call, dict) else None
+        if not isinstance(name, str) or not name or not isinstance(arguments, str) or not isinstance(call_id, str):
+            return (), f"malformed response: tool call {index} needs an id, a function name and arguments text"
+        calls.append(ToolCall(id=call_id, name=name, raw_arguments=arguments))
+    return tuple(calls), None
 
 
 def _usage(data: Any) -> Usage:

@@ -68,7 +68,10 @@ class Engine:
         self.budget = Budget(settings.max_cost, prices, self.meter, share.root / "budget.json" if share else None)
         self._planned_elsewhere: set[str] = set()
         self._parents_elsewhere: set[str] = set()
-        """Generations owned by other workers whose judges those workers also run."""
+        """Generations owned by other workers whose judges and tool rounds those workers also run."""
+        self._aliases: dict[str, str] = {}
+        """A derived job's placeholder key -> its request's real key, once built: a tool round
+        derived from another tool round finds its parent's answer by the parent's placeholder."""
         self._in_flight: dict[str, asyncio.Future[None]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -87,14 +90,14 @@ class Engine:
         self.meter.planned += len(jobs)
         # Generations first, so a judge whose generation is already cached can be built now.
         for job in sorted(jobs, key=lambda j: j.derive is not None):
-            if self.share is not None and not self.share.owns(job.after or job.key):
-                # Another worker's job (a judge goes with its generation): counted there.
-                (self._parents_elsewhere if job.derive else self._planned_elsewhere).add(job.after or job.key)
+            if self.share is not None and not self.share.owns(job.root):
+                # Another worker's job (a judge or a tool round goes with its generation): counted there.
+                (self._parents_elsewhere if job.derive else self._planned_elsewhere).add(job.root)
                 self.meter.total -= 1
                 self.meter.planned -= 1
                 continue
             if job.derive is not None:
-                if job.after not in self.results:
+                if self._aliases.get(job.after or "", job.after) not in self.results:
                     to_fetch.append(job)  # its generation is fetched in this run first
                     continue
                 derived = self._derive(job)
@@ -114,16 +117,20 @@ class Engine:
         if on_progress is not None:
             on_progress(self.meter)
 
-    def generate(self, requests: Sequence[Request], after: str | None = None) -> list[Generation]:
+    def generate(
+        self, requests: Sequence[Request], after: str | Sequence[str | None] | None = None
+    ) -> list[Generation]:
         """One Generation per request, in order; unplanned ones are fetched now.
 
-        ``after``: the key of the generation these requests judge, so that under xdist a
-        judge planned on another worker is waited for rather than sent twice.
+        ``after``: the key of the generation these requests judge (or, one per request, the
+        first request of each tool round's sample), so that under xdist a judge or a tool
+        round planned on another worker is waited for rather than sent twice.
         """
         keys: list[str] = []
         found: dict[str, Generation] = {}
         missing: dict[str, Job] = {}
-        for request in requests:
+        parents = [after] * len(requests) if after is None or isinstance(after, str) else list(after)
+        for request, parent in zip(requests, parents, strict=True):
             material = key_material(request, self.settings.base_url)
             key = cache_key(material)
             keys.append(key)
@@ -131,8 +138,8 @@ class Engine:
             if outcome is None and self.share is not None:
                 if key in self._planned_elsewhere:
                     outcome = self.share.wait_for(key)
-                elif after is not None and after in self._parents_elsewhere:
-                    outcome = self.share.wait_for(key, owner=self.share.owner(after))
+                elif parent is not None and parent in self._parents_elsewhere:
+                    outcome = self.share.wait_for(key, owner=self.share.owner(parent))
             if outcome is None:
                 outcome = self._from_cache(request, key, material)
             if outcome is not None:
@@ -194,13 +201,15 @@ class Engine:
     def _derive(self, job: Job) -> Job | None:
         """The concrete job of a derived one, now that its generation is in (None: no judge)."""
         assert job.derive is not None and job.after is not None
-        parent = self.results.get(job.after)
+        parent = self.results.get(self._aliases.get(job.after, job.after))
         request = job.derive(parent) if parent is not None and parent.text is not None else None
         if request is None:
-            self.meter.done += 1  # nothing to judge: the sample errored
+            self.meter.done += 1  # nothing to judge (the sample errored), or no further tool round
             return None
         material = key_material(request, self.settings.base_url)
-        return Job(key=cache_key(material), material=material, request=request)
+        key = cache_key(material)
+        self._aliases[job.key] = key
+        return Job(key=key, material=material, request=request)
 
     def _check_key(self, jobs: Iterable[Job]) -> None:
         # Before the loop starts anything: a missing key stops the run with nothing sent.
@@ -216,7 +225,9 @@ class Engine:
 
     def _submit(self, jobs: list[Job]) -> Future[None]:
         limits = self._ensure_limits()
-        run = run_jobs(jobs, limits.concurrency.maximum, lambda job: self._one(job, limits), self.results)
+        run = run_jobs(
+            jobs, limits.concurrency.maximum, lambda job: self._one(job, limits), self.results, self._aliases
+        )
         return asyncio.run_coroutine_threadsafe(run, self._ensure_loop())
 
     def _wait(

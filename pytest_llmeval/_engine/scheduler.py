@@ -9,23 +9,32 @@ network at once.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Container, Sequence
+from collections.abc import Awaitable, Callable, Container, Mapping, Sequence
 
 from .._core.request import Job
 
 
 async def run_jobs(
-    jobs: Sequence[Job], workers: int, run_one: Callable[[Job], Awaitable[None]], answered: Container[str]
+    jobs: Sequence[Job],
+    workers: int,
+    run_one: Callable[[Job], Awaitable[None]],
+    answered: Container[str],
+    aliases: Mapping[str, str] | None = None,
 ) -> None:
-    """Run every job through ``run_one``; ``answered``: keys whose answers are already in."""
+    """Run every job through ``run_one``; ``answered``: keys whose answers are already in.
+
+    ``aliases``: placeholder keys of derived jobs already built, to their real keys (a tool
+    round after a round that was built before the batch started waits for the real key).
+    """
     if not jobs:
         return
     queue: asyncio.Queue[Job] = asyncio.Queue()
     waiting: dict[str, list[Job]] = {}
     keys = {job.key for job in jobs}
     for job in jobs:
-        if job.after is not None and job.after not in answered and job.after in keys:
-            waiting.setdefault(job.after, []).append(job)
+        after = (aliases or {}).get(job.after, job.after) if job.after is not None else None
+        if after is not None and after not in answered and after in keys:
+            waiting.setdefault(after, []).append(job)
         else:
             queue.put_nowait(job)
     remaining = len(jobs)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from string import Formatter
 from typing import Any
 
@@ -26,6 +27,7 @@ import pytest
 
 from .._case.outcome import fail
 from .._case.spec import CaseSpec
+from .._case.tools import ToolsError, tool_fields
 from .._config.options import Settings
 from .._engine.client import MissingAPIKeyError
 from .llm import LLM, Answer
@@ -78,7 +80,16 @@ def declared_case(item: pytest.Item, settings: Settings) -> CaseSpec | None:
         params=dict(case.parameters),
         response_format=_response_format(options.get("response_format"), where),
         target=case.target,
+        **_tools(options, Path(str(item.path)).parent, where),
     )
+
+
+def _tools(options: Mapping[str, Any], base_dir: Path, where: str) -> dict[str, Any]:
+    """``tools=`` (an array, or a JSON file next to the test), ``tool_choice=``, ``tool_results=``."""
+    try:
+        return tool_fields(options.get("tools"), options.get("tool_choice"), options.get("tool_results"), base_dir)
+    except ToolsError as exc:
+        raise DeclarationError(f"{where}: {exc}") from None
 
 
 def planned_case(item: pytest.Item, settings: Settings) -> CaseSpec | None:

@@ -25,11 +25,12 @@ import pytest
 from .._case import pipeline
 from .._case.outcome import RECORD_KEY, conclude, fail, fails_test, keep
 from .._case.spec import CaseSetupError, CaseSpec, resolve_model
+from .._case.tools import ToolsError, tool_fields
 from .._case.verdict import error_record, make_record, sample_record
 from .._config.options import Settings
 from .._config.parse import parse_samples
 from .._core.records import EvalRecord, SampleRecord
-from .._core.request import Generation
+from .._core.request import Generation, ToolCall
 from ..graders._base import Grader, parse_json_answer
 from .marker import base_spec, marked_case
 
@@ -78,6 +79,12 @@ class Answer(Sequence[str]):
     def text(self) -> str:
         """The first sample's text (the only one when samples=1)."""
         return self.texts[0]
+
+    @property
+    def tool_calls(self) -> list[list[ToolCall]]:
+        """Per sample, the functions the model called, in order, over every tool round: each with
+        ``name``, ``arguments`` (parsed; None when not JSON), ``raw_arguments``, ``id``, ``result``."""
+        return [list(g.tool_calls) for g in self.generations]
 
     @property
     def json(self) -> Any:
@@ -142,10 +149,25 @@ class LLM:
         model: str | None = None,
         samples: int | None = None,
         response_format: Mapping[str, Any] | None = None,
+        tools: Sequence[Mapping[str, Any]] | str | Path | None = None,
+        tool_choice: str | Mapping[str, Any] | None = None,
+        tool_results: Mapping[str, Any] | None = None,
         **parameters: Any,
     ) -> Answer:
-        """Send ``prompt`` (with ``system`` and earlier turns) once per sample; return all answers."""
+        """Send ``prompt`` (with ``system`` and earlier turns) once per sample; return all answers.
+
+        ``tools`` (an OpenAI tools array, or a JSON file next to the test) are offered to the
+        model; a call is answered from ``tool_results`` (name -> result) or a
+        ``@pytest_llmeval.tool`` function, and the model asked again (see docs/tools.md).
+        """
         __tracebackhide__ = True
+        problem = None
+        try:
+            offered = tool_fields(tools, tool_choice, tool_results, Path(str(self.item.path)).parent)
+        except ToolsError as exc:
+            problem = f"llm.ask at {_caller()}: {exc}"
+        if problem is not None:
+            fail(problem)
         spec = self.spec(
             model=resolve_model(self.runtime.settings, model, self.case.model, side_by_side=self.case.side_by_side),
             samples=parse_samples(str(samples)) if samples is not None else self.case.samples,
@@ -156,6 +178,7 @@ class LLM:
             params={**self.case.parameters, **parameters},
             response_format=dict(response_format) if response_format is not None else None,
             target=self.case.target,
+            **offered,
         )
         return Answer(self, spec, self.draw(spec), where=f"llm.ask at {_caller()}")
 
@@ -229,4 +252,10 @@ def _caller() -> str:
 
 def _generation_of(sample: SampleRecord) -> Generation:
     """The answer of a sample drawn in a later adaptive round, for ``Answer.texts``."""
-    return Generation(text=sample.answer, error=sample.error if sample.answer is None else None, cached=sample.cached)
+    calls = tuple(ToolCall.load(c.model_dump()) for c in sample.tool_calls)
+    return Generation(
+        text=sample.answer,
+        error=sample.error if sample.answer is None else None,
+        cached=sample.cached,
+        tool_calls=calls,
+    )

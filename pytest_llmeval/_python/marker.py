@@ -26,7 +26,7 @@ from .._config.parse import parse_threshold
 from .._core.ids import with_model, with_variant
 from .._core.paths import relative
 
-DECLARE_KEYS = frozenset({"prompt", "system", "messages", "response_format"})
+DECLARE_KEYS = frozenset({"prompt", "system", "messages", "response_format", "tools", "tool_choice", "tool_results"})
 """The arguments that declare the ``answer`` fixture's case (read by :mod:`.declare`)."""
 MARK_KEYS = frozenset({"samples", "threshold", "model", "parameters", "target", "judge_model"}) | DECLARE_KEYS
 ANSWER_FIXTURE = "answer"

@@ -15,8 +15,9 @@ import pytest
 
 from .._case.spec import CaseSpec
 from .._case.targets import Target
+from .._case.tools import ToolChain
 from .._config.options import Settings
-from .._core.request import Generation, Job, Request
+from .._core.request import ChatRequest, Generation, Job, Request
 from .._engine.cache import cache_key, key_material
 from ..graders._base import GraderConfigError, make_sample
 from ..graders._judge import JudgeGrader
@@ -53,14 +54,31 @@ def jobs_of(specs: Sequence[CaseSpec], settings: Settings, targets: Targets = la
         else:
             requests = spec.requests()
         judges = [g for g in spec.graders if isinstance(g, JudgeGrader)]
+        looped = spec.target is None and bool(spec.tools) and bool(spec.tool_results)
         for request in requests:
             material = key_material(request, settings.base_url)
             key = cache_key(material)
             jobs.setdefault(key, Job(key=key, material=material, request=request))
+            # A tool round is derived from the round before it (its placeholder starts with the
+            # sample's key: one owner under xdist); a judge from each round that may be the last.
+            rounds = [key]
+            if looped and isinstance(request, ChatRequest):
+                chain = ToolChain(request, spec.tool_results)
+                for round in range(1, settings.max_tool_rounds + 1):
+                    placeholder = f"{key}>tool{round}"
+                    builder = chain.builder(round)
+                    jobs.setdefault(
+                        placeholder, Job(key=placeholder, material={}, request=None, after=rounds[-1], derive=builder)
+                    )
+                    rounds.append(placeholder)
+            judge_model = spec.judge_model or settings.judge_model
             for index, judge in enumerate(judges):
-                derive = _judge_builder(judge, spec.row, spec.judge_model or settings.judge_model)
-                placeholder = f"{key}>{index}:{id(judge)}"
-                jobs.setdefault(placeholder, Job(key=placeholder, material={}, request=None, after=key, derive=derive))
+                for round, parent in enumerate(rounds):
+                    derive = _judge_builder(judge, spec.row, judge_model, spec.tools is not None)
+                    placeholder = f"{key}>{index}:{id(judge)}" + (f"@{round}" if round else "")
+                    jobs.setdefault(
+                        placeholder, Job(key=placeholder, material={}, request=None, after=parent, derive=derive)
+                    )
     return list(jobs.values())
 
 
@@ -105,13 +123,16 @@ def _skipped(item: pytest.Item) -> bool:
 
 
 def _judge_builder(
-    judge: JudgeGrader, row: dict[str, Any], default_model: str | None
+    judge: JudgeGrader, row: dict[str, Any], default_model: str | None, with_tools: bool = False
 ) -> Callable[[Generation], Request | None]:
+    """A judge of a generation; with tools, only of an answer that calls none (the round that ends a loop;
+    a judge of an answer that calls tools, or of one a tool function answered, is asked in its test)."""
+
     def build(generation: Generation) -> Request | None:
-        if generation.text is None:
+        if generation.text is None or (with_tools and generation.tool_calls):
             return None
         try:
-            return judge.judge_request(make_sample(generation.text), row, default_model)
+            return judge.judge_request(make_sample(generation.text, generation.tool_calls), row, default_model)
         except GraderConfigError:
             return None  # no judge model, a bad template: the test reports it
 

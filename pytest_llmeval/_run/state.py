@@ -13,6 +13,7 @@ import pytest
 
 from .._case.pipeline import Runtime
 from .._case.targets import Target, TargetRegistry
+from .._case.tools import ToolRegistry
 from .._config.options import Settings, resolve
 from .._engine.cache import CacheDirError, ResponseCache
 from .._engine.engine import Engine
@@ -33,11 +34,14 @@ class RunState:
     """The run's named custom graders (what ``graders.named`` and ``passes "name"`` look up)."""
     targets: TargetRegistry
     """The run's ``@pytest_llmeval.target`` functions (planned before the tests)."""
+    tools: ToolRegistry
+    """The run's ``@pytest_llmeval.tool`` functions (run in the tool loop of the tests)."""
 
     def search(self, modules: Iterable[object]) -> None:
-        """Take the marked graders and targets of plugin modules (conftest files, ``-p`` plugins)."""
+        """Take the marked graders, targets and tools of plugin modules (conftest files, ``-p`` plugins)."""
         self.graders.search_all(modules)
         self.targets.search_all(modules)
+        self.tools.search_all(modules)
 
 
 STATE_KEY = pytest.StashKey[RunState]()
@@ -60,7 +64,8 @@ def configure(config: pytest.Config) -> RunState:
         raise pytest.UsageError(f"--llmeval-prices / llmeval_prices: {exc}") from None
     engine = Engine(settings, cache, prices, _shared_run(config))
     graders, targets = GraderRegistry(settings.project_root), TargetRegistry(settings.project_root)
-    state = RunState(settings=settings, cache=cache, engine=engine, graders=graders, targets=targets)
+    tools = ToolRegistry(settings.project_root)
+    state = RunState(settings=settings, cache=cache, engine=engine, graders=graders, targets=targets, tools=tools)
     state.search(config.pluginmanager.get_plugins())
     config.stash[STATE_KEY] = state
     config.stash[_ACTIVE_KEY] = activate(graders)
@@ -91,7 +96,7 @@ def runtime(request: pytest.FixtureRequest) -> Runtime:
         fixture: Mapping[str, Target] = request.getfixturevalue("llmeval_targets")
         return {**state.targets.all(), **fixture}
 
-    return Runtime(engine=state.engine, settings=state.settings, targets=targets)
+    return Runtime(engine=state.engine, settings=state.settings, targets=targets, tools=state.tools.all)
 
 
 def _check_report_dir(folder: Path) -> None:

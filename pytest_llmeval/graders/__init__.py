@@ -8,6 +8,7 @@ Each factory returns a grader you can call alone, which is how to try one out::
     graders.json_pointer("/quantity", 3)(sample, {}).passed            # True
     graders.string_check("a-1", "ilike")(sample, {}).reason             # "answer contains 'a-1' (any case)"
     graders.json_schema("schemas/order.json")(sample, {})               # Grade(passed=..., reason=...)
+    graders.tool_call("get_weather", arguments={"city": "Paris"})       # what the model did (output_tools)
 
 A failing grade is a value, never an exception; a grader set up wrongly (a bad schema,
 an unimportable model) raises :class:`GraderConfigError` when it is built.
@@ -24,6 +25,7 @@ from ._pydantic import pydantic_model
 from ._python import python_grader
 from ._similarity import text_similarity
 from ._string import one_of, regex, string_check
+from ._tools import no_tool_call, tool_call, tool_sequence
 
 __all__ = [
     "FunctionGrader",
@@ -39,6 +41,7 @@ __all__ = [
     "make_sample",
     "multi",
     "named",
+    "no_tool_call",
     "one_of",
     "pydantic_model",
     "python_grader",
@@ -46,5 +49,7 @@ __all__ = [
     "score_model",
     "string_check",
     "text_similarity",
+    "tool_call",
+    "tool_sequence",
     "valid_json",
 ]

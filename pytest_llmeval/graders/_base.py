@@ -17,12 +17,15 @@ import math
 import numbers
 import re
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, TypedDict, runtime_checkable
+from typing import TYPE_CHECKING, Any, NotRequired, Protocol, TypedDict, runtime_checkable
 
 from .._core.records import Grade as Grade
+
+if TYPE_CHECKING:
+    from .._core.request import ToolCall
 
 
 class Sample(TypedDict):
@@ -30,6 +33,9 @@ class Sample(TypedDict):
 
     output_text: str
     output_json: Any
+    output_tools: NotRequired[list[dict[str, Any]]]
+    """The functions the model called, as OpenAI's ``sample.output_tools``: ``{"id", "type":
+    "function", "function": {"name", "arguments"}}`` each (arguments as the model wrote them)."""
 
 
 Item = Mapping[str, Any]
@@ -63,14 +69,15 @@ class FunctionGrader:
         return self.fn(sample, item)
 
 
-def make_sample(text: str) -> Sample:
-    """Build the ``sample`` graders see from an answer's text.
+def make_sample(text: str, tool_calls: Sequence[ToolCall] = ()) -> Sample:
+    """Build the ``sample`` graders see from an answer's text and the functions it called.
 
     ``output_json`` is the parsed answer when the whole answer is JSON (or one fenced
-    code block holding JSON), else None — as in OpenAI's graders.
+    code block holding JSON), else None — as in OpenAI's graders; ``output_tools`` the
+    calls in OpenAI's shape.
     """
     ok, value, _ = parse_json_answer(text)
-    return Sample(output_text=text, output_json=value if ok else None)
+    return Sample(output_text=text, output_json=value if ok else None, output_tools=[c.openai() for c in tool_calls])
 
 
 def parse_json_answer(text: str) -> tuple[bool, Any, str | None]:

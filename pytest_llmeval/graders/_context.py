@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from .._core.request import Generation, Request
 
 
 class Asker(Protocol):
-    def generate(self, requests: Sequence[Request], after: str | None = None) -> list[Generation]: ...
+    def generate(
+        self, requests: Sequence[Request], after: str | Sequence[str | None] | None = None
+    ) -> list[Generation]: ...
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,8 @@ class GradingContext:
     """Cache key of the generation being graded (lets xdist find a judge planned elsewhere)."""
     embedding_model: str | None = None
     """``--llmeval-embedding-model`` for cosine similarity."""
+    tools: Sequence[Mapping[str, Any]] | None = None
+    """The tools the case offered: a tool grader checks a call's arguments against its schema."""
 
 
 _CURRENT: contextvars.ContextVar[GradingContext | None] = contextvars.ContextVar("llmeval_grading", default=None)

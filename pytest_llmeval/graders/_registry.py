@@ -24,6 +24,7 @@ from ._pydantic import pydantic_model
 from ._python import python_grader
 from ._similarity import text_similarity
 from ._string import one_of, regex, string_check
+from ._tools import no_tool_call, tool_call, tool_sequence
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,9 @@ _TYPES = (
     GraderType("json_schema", json_schema),
     GraderType("json_pointer", json_pointer),
     GraderType("pydantic_model", pydantic_model),
+    GraderType("tool_call", tool_call),
+    GraderType("no_tool_call", no_tool_call),
+    GraderType("tool_sequence", tool_sequence),
 )
 _BY_NAME = {t.name: t for t in _TYPES}
 

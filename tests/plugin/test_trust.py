@@ -29,7 +29,7 @@ def test_errored_samples_never_leave_the_denominator(project: Project, mode: lis
     result.assert_outcomes(failed=1)
     (case,) = project.report()["cases"]
     assert case["verdict"] == "error" and case["errors"] == 4 and case["passes"] == 1
-    result.stdout.fnmatch_lines(["*4 sample(s) errored*"])
+    result.stdout.fnmatch_lines(["*ERROR: 4 of 5 samples errored (--llmeval-max-error-rate 0): HTTP 500*"])
 
 
 def test_a_share_of_errors_is_allowed_with_enough_decided_samples(project: Project) -> None:
@@ -61,7 +61,9 @@ def test_an_answer_never_checked_fails_the_test_naming_the_ask(project: Project,
     project.pytester.makepyfile(test_unchecked=UNCHECKED)
     result = project.run("--llmeval-cache=off", *mode)
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*test_unchecked.py:6: the answer was never checked, so nothing graded it*"])
+    result.stdout.fnmatch_lines(
+        ["*llm.ask at test_unchecked.py:5: the answer was never checked, so nothing graded it*"]
+    )
 
 
 def test_with_the_option_an_unchecked_answer_warns(project: Project) -> None:
@@ -69,7 +71,9 @@ def test_with_the_option_an_unchecked_answer_warns(project: Project) -> None:
     project.pytester.makepyfile(test_unchecked=UNCHECKED)
     result = project.run("--llmeval-cache=off", "--llmeval-unchecked=warn")
     result.assert_outcomes(passed=1, warnings=1)
-    result.stdout.fnmatch_lines(["*UncheckedAnswerWarning*test_unchecked.py:6: the answer was never checked*"])
+    result.stdout.fnmatch_lines(
+        ["*UncheckedAnswerWarning*llm.ask at test_unchecked.py:5: the answer was never checked*"]
+    )
 
 
 def test_a_baseline_saved_to_an_absolute_path_keeps_the_case_keys(project: Project, mode: list[str]) -> None:
@@ -86,7 +90,7 @@ def test_a_baseline_saved_to_an_absolute_path_keeps_the_case_keys(project: Proje
     )
     outside = project.pytester.path.parent / f"{project.pytester.path.name}-baselines" / "b.json"
     project.run("--llmeval-save-baseline", str(outside), *mode).assert_outcomes(passed=1)
-    keys = [entry for entry in json.loads(outside.read_text())["cases"]]
+    keys = list(json.loads(outside.read_text())["entries"])
     assert keys == ["features/eval.feature::s::m"]
     result = project.run("--llmeval-baseline", str(outside), "--llmeval-fail-on-regression", *mode)
     assert result.ret == 0

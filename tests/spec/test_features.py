@@ -12,7 +12,7 @@ import textwrap
 from typing import Any
 
 import pytest
-from loopback import Fault
+from loopback import Fault, Reply, after_tool_result
 from project import Project
 from pytest_bdd import given, parsers, scenarios, then, when
 
@@ -48,6 +48,16 @@ def _answers(project: Project, answer: str, pattern: str) -> None:
 @given(parsers.parse('the loopback model answers "{answer}" {times:d} times when asked about "{pattern}"'))
 def _answers_times(project: Project, answer: str, times: int, pattern: str) -> None:
     project.server.add_rule(pattern, answer, times=times)
+
+
+@given(parsers.parse('the loopback model answers "{answer}" after a tool result'))
+def _answers_after_tool(project: Project, answer: str) -> None:
+    project.server.add_rule(after_tool_result, answer)
+
+
+@given(parsers.parse('the loopback model calls "{name}" with \'{arguments}\' when asked about "{pattern}"'))
+def _calls_tool(project: Project, name: str, arguments: str, pattern: str) -> None:
+    project.server.add_rule(pattern, Reply.tool_calls((name, json.loads(arguments))))
 
 
 @given(parsers.parse("the loopback model is rate limited {times:d} times with Retry-After {ms:d} ms"))

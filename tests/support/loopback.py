@@ -46,7 +46,13 @@ Out-of-process usage (benchmarks)::
      {"match": null, "fault": {"status": 429, "retry_after": 1}, "times": 2},
      {"match": null, "fault": {"status": 429, "retry_after": 1}, "share": 0.2, "once": true},
      {"match": "quota", "fault": {"status": 429, "code": "insufficient_quota"}},
-     {"match": "structured", "json": {"answer": 42}}]
+     {"match": "structured", "json": {"answer": 42}},
+     {"match": "weather", "tool_calls": [{"name": "get_weather", "arguments": {"city": "Paris"}}]}]
+
+Tool calls, and a final text once the model has been given a tool's result::
+
+    server.add_rule(after_tool_result, lambda body: Reply.text("It is " + tool_results(body)[-1]))
+    server.add_rule("weather", Reply.tool_calls(("get_weather", {"city": "Paris"})))
 
 In ``/_stats``, ``rate_limited`` counts the 429s of the server's own limiters (``--rpm``, the
 buckets) and ``responses_429`` every 429 sent, scripted faults included.
@@ -86,6 +92,7 @@ __all__ = [
     "RecordedRequest",
     "Reply",
     "ReplySource",
+    "after_tool_result",
     "body_digest",
     "body_share",
     "embed_text",
@@ -94,6 +101,8 @@ __all__ = [
     "main",
     "reply_from_spec",
     "request_tokens",
+    "tool_results",
+    "tool_rounds",
 ]
 
 HOST = "127.0.0.1"
@@ -111,10 +120,10 @@ MODELS_PATH = "/v1/models"
 DEFAULT_MODELS = ("loopback-chat", "loopback-embed")
 
 ReplyKind: TypeAlias = Literal[
-    "text", "status", "timeout", "drop", "garbage", "empty_choices", "refusal", "length", "kill", "echo"
+    "text", "status", "timeout", "drop", "garbage", "empty_choices", "refusal", "length", "kill", "echo", "tool_calls"
 ]
 #: Kinds that only make sense for chat completions (they render a completion object).
-_COMPLETION_KINDS: frozenset[str] = frozenset({"text", "empty_choices", "refusal", "length"})
+_COMPLETION_KINDS: frozenset[str] = frozenset({"text", "empty_choices", "refusal", "length", "tool_calls"})
 
 
 # --------------------------------------------------------------------------------------------- replies
@@ -143,6 +152,8 @@ class Reply:
     latency: float | None = None
     #: For ``echo``: the request headers (lower-case names) written into the error message.
     echo: tuple[str, ...] = ()
+    #: For ``tool_calls``: ``(function name, arguments text)`` of each call, in order.
+    calls: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def text(cls, text: str, *, latency: float | None = None) -> Reply:
@@ -159,6 +170,24 @@ class Reply:
         if not texts:
             raise ValueError("Reply.choices needs at least one text")
         return cls(kind="text", texts=tuple(texts), latency=_check_latency(latency))
+
+    @classmethod
+    def tool_calls(cls, *calls: tuple[str, Any], text: str | None = None, latency: float | None = None) -> Reply:
+        """An answer that calls functions (``finish_reason: "tool_calls"``), with ``content`` ``text`` or null.
+
+        Each call is ``(name, arguments)``: a dict or list is sent as its JSON text, a ``str``
+        verbatim (so a test can send arguments that are not JSON at all).
+        """
+        if not calls:
+            raise ValueError("Reply.tool_calls needs at least one (name, arguments) call")
+        shaped = tuple((name, args if isinstance(args, str) else json.dumps(args)) for name, args in calls)
+        return cls(
+            kind="tool_calls",
+            texts=(text or "",),
+            calls=shaped,
+            finish_reason="tool_calls",
+            latency=_check_latency(latency),
+        )
 
     def with_latency(self, seconds: float | None) -> Reply:
         return replace(self, latency=_check_latency(seconds))
@@ -297,6 +326,9 @@ def reply_from_spec(spec: Mapping[str, Any]) -> Reply:
         return Reply.json(spec["json"])
     if "choices" in spec:
         return Reply.choices([str(t) for t in spec["choices"]])
+    if "tool_calls" in spec:
+        calls = [(str(c["name"]), c.get("arguments", {})) for c in spec["tool_calls"]]
+        return Reply.tool_calls(*calls, text=_opt_str(spec.get("text")))
     fault = spec.get("fault")
     if not isinstance(fault, Mapping):
         raise ValueError(f"rule needs one of 'reply', 'json', 'choices' or 'fault': {dict(spec)!r}")
@@ -933,19 +965,17 @@ class LoopbackServer:
             text = reply.texts[index % len(reply.texts)]
             completion_tokens += estimate_tokens(text)
             refused = reply.kind == "refusal"
-            choices.append(
-                {
-                    "index": index,
-                    "message": {
-                        "role": "assistant",
-                        "content": None if refused else text,
-                        "refusal": text if refused else None,
-                        "annotations": [],
-                    },
-                    "finish_reason": reply.finish_reason,
-                    "logprobs": None,
-                }
-            )
+            message: dict[str, Any] = {
+                "role": "assistant",
+                "content": None if refused else text,
+                "refusal": text if refused else None,
+                "annotations": [],
+            }
+            if reply.kind == "tool_calls":
+                message["content"] = text or None
+                message["tool_calls"] = _tool_calls(reply.calls, body, index)
+                completion_tokens += sum(estimate_tokens(name + args) for name, args in reply.calls)
+            choices.append({"index": index, "message": message, "finish_reason": reply.finish_reason, "logprobs": None})
         prompt_tokens = estimate_tokens("\n".join(_all_message_texts(body)))
         with self._lock:
             self._completion_ids += 1
@@ -1284,6 +1314,37 @@ def content_text(content: Any) -> str:
             part["text"] for part in content if isinstance(part, dict) and isinstance(part.get("text"), str)
         )
     return ""
+
+
+def _tool_calls(calls: Sequence[tuple[str, str]], body: Any, choice: int) -> list[dict[str, Any]]:
+    """The message's ``tool_calls``; ids derive from the request, so a repeated request gets the same ids."""
+    stem = body_digest(body).hex()[:12]
+    return [
+        {"id": f"call_{stem}_{choice}_{i}", "type": "function", "function": {"name": name, "arguments": args}}
+        for i, (name, args) in enumerate(calls)
+    ]
+
+
+def after_tool_result(body: Mapping[str, Any]) -> bool:
+    """A rule matcher: the request's last message is a ``tool`` result (the model is asked again)."""
+    messages = body.get("messages")
+    return isinstance(messages, list) and bool(messages) and (messages[-1] or {}).get("role") == "tool"
+
+
+def tool_results(body: Mapping[str, Any]) -> list[str]:
+    """The contents of the request's ``tool`` messages, in order (for a reply that repeats them)."""
+    messages = body.get("messages")
+    if not isinstance(messages, list):
+        return []
+    return [content_text(m.get("content")) for m in messages if isinstance(m, dict) and m.get("role") == "tool"]
+
+
+def tool_rounds(body: Mapping[str, Any]) -> int:
+    """How many times the request's conversation has had tool results (0 for a first request)."""
+    messages = body.get("messages")
+    if not isinstance(messages, list):
+        return 0
+    return sum(1 for m in messages if isinstance(m, dict) and m.get("role") == "assistant" and m.get("tool_calls"))
 
 
 def last_user_text(body: Mapping[str, Any]) -> str:

@@ -53,7 +53,9 @@ class ScriptedEngine:
     def keys_of(self, requests: Sequence[Request]) -> list[str | None]:
         self.keyed.append(list(requests))
         return [
-            f"key-{r.sample_index}" if isinstance(r, ChatRequest) else f"target-key-{r.case['sample']}"
+            f"key-{r.sample_index}"
+            if isinstance(r, ChatRequest)
+            else f"target-key-{r.case['sample']}"
             if isinstance(r, TargetRequest)
             else None
             for r in requests

@@ -39,7 +39,7 @@ def test_finished_owner_without_the_answer_is_not_waited_for(tmp_path: Path) -> 
     owner.heartbeat(Counters(done=0, spent=0.5), done=True)  # a counter named "done" must not hide the flag
     started = time.monotonic()
     assert other.wait_for("0" * 64) is None
-    assert time.monotonic() - started < 1
+    assert time.monotonic() - started < 10  # not the wait for a live owner: it would wait far longer
 
 
 def test_dead_owner_is_not_waited_for(tmp_path: Path) -> None:

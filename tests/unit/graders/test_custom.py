@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import json
 import math
+import shutil
 import sys
 import textwrap
 from collections.abc import Iterator
@@ -194,6 +195,8 @@ class TestDecorator:
         write_module(
             site, "conftest_like", 'import pytest_llmeval\n@pytest_llmeval.grader("g")\ndef g(s, i): return 1\n'
         )
+        # Same size, same second: the bytecode written for the first would be taken for the second.
+        shutil.rmtree(site / "__pycache__", ignore_errors=True)
         importlib.invalidate_caches()
         second = importlib.import_module("conftest_like")
         assert first.g is not second.g

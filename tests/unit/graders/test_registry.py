@@ -29,6 +29,9 @@ ARGUMENTS: dict[str, Callable[[], tuple[tuple[Any, ...], dict[str, Any]]]] = {
     "json_schema": lambda: (({"type": "object"},), {}),
     "json_pointer": lambda: (("/sku", "A-1"), {}),
     "pydantic_model": lambda: ((Order,), {}),
+    "tool_call": lambda: (("get_weather",), {"arguments": {"city": "Paris"}}),
+    "no_tool_call": lambda: ((), {}),
+    "tool_sequence": lambda: ((["search", "book"],), {}),
 }
 """Minimal arguments per built-in type; a type added to the registry must be added here."""
 
