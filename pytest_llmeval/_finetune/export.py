@@ -13,6 +13,8 @@ example is exactly what the model saw, with:
   not on the history), images stay content parts. A case that failed every sample gives
   its row's reference answer instead (``--reference-field``, default ``ideal`` then
   ``expected``). A strong model's passing answers so become a small model's training data.
+  An answer that called tools keeps its calls: the ``tools`` array, the assistant's
+  ``tool_calls`` message and the ``tool`` results of each round, then the final text.
 - **DPO**: pairs from one case: a passing answer preferred to a failing one (each answer
   used at least once, without building every pair), or, when no sample passed, the
   reference preferred to each failing answer.
@@ -140,12 +142,63 @@ def _answers(record: EvalRecord, outcome: str) -> list[str]:
 
 
 def _sft(record: EvalRecord, reference: str | None) -> tuple[list[dict[str, Any]], bool]:
-    passing = _answers(record, "pass")
+    tails = _passing_turns(record)
     used_reference = False
-    if not passing and record.failures > 0 and reference is not None:
-        passing, used_reference = [reference], True
+    if not tails and record.failures > 0 and reference is not None:
+        tails, used_reference = [[{"role": "assistant", "content": reference}]], True
     prompt = _prompt(record, weights=True)
-    return [{"messages": [*prompt, {"role": "assistant", "content": answer}]} for answer in passing], used_reference
+    examples = []
+    for tail in tails:
+        example: dict[str, Any] = {"messages": [*prompt, *tail]}
+        if record.tools is not None and any("tool_calls" in m for m in tail):
+            example["tools"] = record.tools
+        examples.append(example)
+    return examples, used_reference
+
+
+def _passing_turns(record: EvalRecord) -> list[list[dict[str, Any]]]:
+    """What each distinct passing sample answered: its tool rounds, then its final text.
+
+    A round is the assistant's ``tool_calls`` message and one ``tool`` message per call
+    answered (with the call's id), as Chat Completions had them, so the model learns to call
+    and to answer from the results. A sample whose calls do not parse as JSON objects is
+    left out: OpenAI rejects such a line, and it is not worth training on.
+    """
+    found: list[list[dict[str, Any]]] = []
+    for sample in record.sample_records:
+        if sample.outcome != "pass" or sample.answer is None:
+            continue
+        if not all(_json_object(c.arguments) for c in sample.tool_calls):
+            continue
+        turns: list[dict[str, Any]] = []
+        for round_ in sorted({c.round for c in sample.tool_calls}):
+            calls = [c for c in sample.tool_calls if c.round == round_]
+            turns.append(
+                {
+                    "role": "assistant",
+                    "tool_calls": [
+                        {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+                        for c in calls
+                    ],
+                }
+            )
+            turns += [
+                {"role": "tool", "tool_call_id": c.id, "content": c.result} for c in calls if c.result is not None
+            ]
+        if sample.answer.strip():
+            turns.append({"role": "assistant", "content": sample.answer})
+        elif not turns or turns[-1]["role"] != "assistant":
+            continue  # nothing to train on: no text after the last tool results
+        if turns not in found:
+            found.append(turns)
+    return found
+
+
+def _json_object(text: str) -> bool:
+    try:
+        return isinstance(json.loads(text), dict)
+    except (json.JSONDecodeError, RecursionError):
+        return False
 
 
 def _dpo(record: EvalRecord, reference: str | None) -> tuple[list[dict[str, Any]], bool]:

@@ -116,7 +116,7 @@ class _Planner:
             for grader in spec.graders:
                 try:
                     case.graders.append(
-                        openai_grader(grader, spec.judge_model or self.judge_model or settings.judge_model)
+                        openai_grader(grader, spec.judge_model or self.judge_model or settings.judge_model, spec.tools)
                     )
                 except NotExportable as exc:
                     case.not_exportable.append(str(exc))

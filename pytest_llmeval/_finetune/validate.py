@@ -152,6 +152,7 @@ def _check_sft(value: dict[str, Any]) -> list[str]:
         return [*problems, 'missing \'messages\': an SFT example is {"messages": [..., {"role": "assistant", ...}]}']
     problems += _check_messages(messages, "messages", weights=True)
     problems += _check_tools(value.get("tools"))
+    problems += _check_called(messages, value.get("tools"), "messages")
     assistants = [m for m in messages if isinstance(m, dict) and m.get("role") == "assistant"]
     if not assistants:
         problems.append("no assistant message: there is nothing to train on")
@@ -329,6 +330,22 @@ def _check_tools(tools: Any) -> list[str]:
             problems.append(f'tools[{index}]: expected {{"type": "function", "function": {{"name": ...}}}}')
         elif not isinstance(function.get("name"), str) or not function["name"]:
             problems.append(f"tools[{index}]: missing function.name")
+    return problems
+
+
+def _check_called(messages: Sequence[Any], tools: Any, where: str) -> list[str]:
+    """A call of a function the example does not offer: the model would learn to call what is not there."""
+    if not isinstance(tools, list):
+        return []
+    offered = {t["function"].get("name") for t in tools if isinstance(t, dict) and isinstance(t.get("function"), dict)}
+    problems = []
+    for index, message in enumerate(messages):
+        calls = message.get("tool_calls") if isinstance(message, dict) else None
+        for number, call in enumerate(calls if isinstance(calls, list) else []):
+            function = call.get("function") if isinstance(call, dict) else None
+            name = function.get("name") if isinstance(function, dict) else None
+            if isinstance(name, str) and name and name not in offered:
+                problems.append(f"{where}[{index}].tool_calls[{number}]: calls {name!r}, which is not in tools")
     return problems
 
 

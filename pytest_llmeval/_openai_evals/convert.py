@@ -16,6 +16,7 @@ from string import Template
 from typing import Any
 
 from .._case.placeholders import ANGLE
+from .._case.tools import CHOICES, ToolsError, check_tools
 from ..graders._templates import TEMPLATE
 from .criteria import criteria_graders
 from .definition import EvalDefinition, EvalDefinitionError, load_definition, message_text, read_text
@@ -36,6 +37,13 @@ def convert(definition_path: Path, items_path: Path | None, out_dir: Path, *, fo
     stem = _slug(definition.name)
     generated = [row for row in rows if mode(definition, row) == "generate"]
     as_is = [row for row in rows if mode(definition, row) != "generate"]
+    called = next((row for row in as_is if row.tool_calls), None)
+    if called is not None:
+        # The converted scenario answers from a target, which returns text only: the calls would be lost.
+        raise EvalDefinitionError(
+            f"{called.where}: a pre-generated sample with output_tools cannot become a feature-file "
+            "scenario; run this eval with @pytest.mark.llmeval_openai_eval"
+        )
     out = Path(out_dir)
     files: dict[Path, str] = {out / f"{stem}.eval.json": read_text(definition_path, "eval definition")}
     if generated:
@@ -117,6 +125,7 @@ def _generation_steps(definition: EvalDefinition) -> list[Step]:
     if source.model:
         steps.append(("given", f"the model {_quote(source.model)}", None))
     params = definition.sampling_params()
+    steps += _tool_steps(definition, params)
     if params:
         rows = [["name", "value"]] + [[key, json.dumps(value, ensure_ascii=False)] for key, value in params.items()]
         steps.append(("given", "the parameters:", _table([[c, _escape_angle(v)] for c, v in rows])))
@@ -127,6 +136,37 @@ def _generation_steps(definition: EvalDefinition) -> list[Step]:
         steps.append(("given", "the conversation:", _table(rows)))
     steps.append(("when", "the user says:", _docstring(user)))
     return steps
+
+
+def _tool_steps(definition: EvalDefinition, params: dict[str, Any]) -> list[Step]:
+    """``tools`` and ``tool_choice`` as the tool steps (taken out of ``params``), not as raw parameters.
+
+    As raw parameters they would reach the server too, but the case would not know its
+    tools: the report would not list them and a tool grader could not check a call's
+    arguments against its schema. The marker passes them as ``tools=`` and ``tool_choice=``,
+    so both send the same request under the same cache key.
+    """
+    tools = params.pop("tools", None)
+    if tools is None:
+        return []
+    problem = None
+    try:
+        check_tools(tools)
+    except ToolsError as exc:
+        problem = f"{definition.path}: $.data_source.sampling_params.tools: {exc}"
+    if problem is not None:
+        raise EvalDefinitionError(problem)
+    steps: list[Step] = [("given", "the tools:", _docstring(_escape_angle(json.dumps(tools, indent=2))))]
+    choice = params.get("tool_choice")
+    function = choice.get("function") if isinstance(choice, dict) and choice.get("type") == "function" else None
+    if isinstance(choice, str) and choice in CHOICES:
+        name = choice
+    elif isinstance(function, dict) and set(choice or {}) == {"type", "function"} and set(function) == {"name"}:
+        name = str(function["name"])
+    else:
+        return steps  # another shape (or none) stays a raw parameter, sent as it is
+    del params["tool_choice"]
+    return [*steps, ("given", f"the tool choice is {_quote(_escape_angle(name))}", None)]
 
 
 def _placeholders(definition: EvalDefinition, text: str, where: str) -> str:

@@ -341,10 +341,10 @@ def _check_templates(file: Path, where: str, text: str, *, sample: bool) -> None
                 "use {{item.NAME}}"
             )
         field = rest.partition(".")[0]
-        if field not in ("output_text", "output_json"):
+        if field not in ("output_text", "output_json", "output_tools"):
             raise EvalDefinitionError(
                 f"{file}: {where}: {match.group(0)} is not supported here; a sample has "
-                "output_text and output_json (not output_tools, choices or output_audio)"
+                "output_text, output_json and output_tools (not choices or output_audio)"
             )
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .._case.dataset import row_hash
+from .._core.request import ToolCall
 from .definition import EvalDefinition, EvalDefinitionError, item_validator, json_path, read_text
 
 
@@ -27,9 +28,11 @@ class EvalItem:
     """The pre-generated sample, when the line had one: graded as it is."""
     text: str | None
     """The sample's answer text (``output_text``), or None when there is no sample."""
-    line: int
+    tool_calls: tuple[ToolCall, ...] = ()
+    """The pre-generated sample's ``output_tools``: what tool graders and ``{{sample.output_tools}}`` see."""
+    line: int = 0
     """1-based line of the items file (or position in an embedded ``file_content``)."""
-    where: str
+    where: str = ""
     """``items.jsonl:3``: how errors name this item."""
 
 
@@ -82,8 +85,9 @@ def _items(entries: list[tuple[int, str, Any]], definition: EvalDefinition | Non
         if case_id in seen:
             raise EvalDefinitionError(f"{where}: duplicate item id {case_id!r} (first at {seen[case_id]})")
         seen[case_id] = where
-        text = _sample_text(where, sample) if sample is not None else None
-        row = EvalItem(case_id=case_id, item=item, sample=sample, text=text, line=line, where=where)
+        calls = _sample_tools(where, sample) if sample is not None else ()
+        text = _sample_text(where, sample, bool(calls)) if sample is not None else None
+        row = EvalItem(case_id=case_id, item=item, sample=sample, text=text, tool_calls=calls, line=line, where=where)
         if definition is not None:
             mode(definition, row)
         rows.append(row)
@@ -102,8 +106,41 @@ def _split_line(where: str, value: Any) -> tuple[dict[str, Any], dict[str, Any] 
     return dict(value), None
 
 
-def _sample_text(where: str, sample: Mapping[str, Any]) -> str:
-    """The answer text of a pre-generated sample (``output_text``, else ``output_json`` or ``choices``)."""
+def _sample_tools(where: str, sample: Mapping[str, Any]) -> tuple[ToolCall, ...]:
+    """A pre-generated sample's ``output_tools`` (OpenAI's shape) as calls; an error names the line."""
+    tools = sample.get("output_tools")
+    if tools is None:
+        return ()
+    shape = '[{"id": ..., "type": "function", "function": {"name": ..., "arguments": "{...}"}}]'
+    if not isinstance(tools, list):
+        raise EvalDefinitionError(f'{where}: the sample\'s "output_tools" must be a list such as {shape}')
+    calls = []
+    for index, call in enumerate(tools):
+        function = call.get("function") if isinstance(call, dict) else None
+        if not isinstance(function, dict):
+            raise EvalDefinitionError(f"{where}: output_tools[{index}] is not {shape[1:-1]}")
+        arguments = function.get("arguments", "")
+        try:
+            calls.append(
+                ToolCall.load(
+                    {
+                        "id": call.get("id") or f"call_{index}",
+                        "name": function.get("name"),
+                        # OpenAI writes the arguments as a JSON text; an object is taken as that JSON.
+                        "arguments": arguments if isinstance(arguments, str) else json.dumps(arguments),
+                    }
+                )
+            )
+        except TypeError:
+            raise EvalDefinitionError(f"{where}: output_tools[{index}] needs a function name (a string)") from None
+    return tuple(calls)
+
+
+def _sample_text(where: str, sample: Mapping[str, Any], has_calls: bool = False) -> str:
+    """The answer text of a pre-generated sample (``output_text``, else ``output_json`` or ``choices``).
+
+    A sample that only called tools has no text, as a live answer of only calls: ``""``.
+    """
     if isinstance(sample.get("output_text"), str):
         return str(sample["output_text"])
     if sample.get("output_json") is not None:
@@ -113,6 +150,8 @@ def _sample_text(where: str, sample: Mapping[str, Any]) -> str:
         content = (choices[0].get("message") or {}).get("content")
         if isinstance(content, str):
             return content
+    if has_calls:
+        return ""
     raise EvalDefinitionError(f'{where}: the sample has no "output_text" (a string); add it')
 
 

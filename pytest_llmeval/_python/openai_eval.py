@@ -139,7 +139,8 @@ class OpenAIEval:
         # The model the run would have asked: where the samples came from, as far as we know.
         model = resolve_model(settings, self.definition.model, llm.model, side_by_side=llm.case.side_by_side)
         spec = llm.spec(model=model, samples=1, graders=graders)
-        samples = pipeline.grade(spec, llm.runtime, [Generation(text=self.row.text or "")])
+        answer = Generation(text=self.row.text or "", tool_calls=self.row.tool_calls)
+        samples = pipeline.grade(spec, llm.runtime, [answer])
         return conclude(llm.item, make_record(spec, samples, llm.runtime.engine.prices), settings)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from .._core.records import RunReport
+from .._core.records import EvalRecord, RunReport
 from .variants import variant_markdown
 
 
@@ -41,7 +41,45 @@ def markdown(report: RunReport) -> str:
                 f"| {_code(r.case_id)} | {_cell(r.model)} | {r.verdict} | {r.passes}/{r.passes + r.failures} "
                 f"| {reason} |"
             )
+    lines += tool_markdown(bad)
     return "\n".join(lines)
+
+
+MAX_TOOL_TEXT = 200
+"""Characters of a tool call's arguments or result shown; the JSON and HTML reports have all of it."""
+
+
+def tool_markdown(cases: list[EvalRecord]) -> list[str]:
+    """Every tool call of the samples of ``cases`` (the ones that did not pass): what the model did.
+
+    Names, arguments and results are model output or a tool's output, so each is a code
+    span no backtick in it can close (GitHub renders no HTML or Markdown inside one), on
+    one line, its pipes escaped: a hostile call cannot break out of its cell.
+    """
+    rows = [
+        f"| {_code(r.case_id)} | {s.index} | {c.round} | {_tool_cell(c.name)} | {_tool_cell(c.arguments)} "
+        f"| {'-' if c.result is None else _tool_cell(c.result)} | {_tool_cell(c.error)} |"
+        for r in cases
+        for s in r.sample_records
+        for c in s.tool_calls
+    ]
+    if not rows:
+        return []
+    return [
+        "",
+        "## Tool calls of the cases that did not pass",
+        "",
+        "| case | sample | round | tool | arguments | result | error |",
+        "|---|---|---|---|---|---|---|",
+        *rows,
+    ]
+
+
+def _tool_cell(text: str | None) -> str:
+    """A tool's name, arguments, result or error: shortened, in a code span; empty when there is none."""
+    if not text:
+        return ""
+    return _code(text if len(text) <= MAX_TOOL_TEXT else text[:MAX_TOOL_TEXT] + " …")
 
 
 def _rate(rate: float | None, interval: tuple[float, float] | None = None) -> str:
@@ -106,8 +144,14 @@ def baseline_markdown(report: RunReport) -> list[str]:
 
 
 def _cell(text: str) -> str:
-    """Text that stays in its table cell: one line, pipes escaped (GitHub splits on them)."""
-    return " ".join(text.splitlines()).replace("|", "\\|")
+    """Text that stays in its table cell: one line, pipes escaped (GitHub splits on them).
+
+    GitHub reads a backslash before any character as an escape when it splits a row, so a
+    pipe after an odd run of backslashes (``\\|`` in a model's text) would still split it:
+    such a run gets one more backslash.
+    """
+    one = " ".join(text.splitlines())
+    return re.sub(r"(\\*)\|", lambda m: m.group(1) + "\\" * (len(m.group(1)) % 2) + "\\|", one)
 
 
 def _code(text: str) -> str:

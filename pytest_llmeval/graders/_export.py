@@ -14,6 +14,8 @@ Every export starts from a grader's ``spec`` (the type names of :mod:`._registry
   ``one_of``, ``valid_json``, ``json_schema`` (with ``jsonschema``, which OpenAI's python
   grader sandbox provides), ``json_pointer``, and a ``string_check`` with our ``negate`` or
   ``strip`` — so the exported grader scores a sample exactly as ours does;
+- the tool graders (``tool_call``, ``no_tool_call``, ``tool_sequence``) become ``python``
+  graders reading ``sample["output_tools"]`` (:mod:`._export_tools`), the tools' schemas fixed in;
 - a python grader written as a function is exported with its source, the modules it uses
   and its module's constants (and compiled patterns); one that needs anything else of its
   module, and ``pydantic_model`` (your class's own code), are :class:`NotExportable`, with
@@ -36,6 +38,7 @@ import types
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from ._export_tools import no_tool_call_source, tool_call_source, tool_sequence_source
 from ._multi import NAME_PATTERN
 from ._templates import TEMPLATE
 
@@ -46,12 +49,20 @@ class NotExportable(Exception):
     """A grader that has no faithful OpenAI grader object; the message says why and what to do."""
 
 
-def openai_grader(grader: object, judge_model: str | None = None) -> dict[str, Any]:
-    """The OpenAI grader object of ``grader`` (anything with a ``spec``); :class:`NotExportable` otherwise."""
+def openai_grader(
+    grader: object, judge_model: str | None = None, tools: Sequence[Mapping[str, Any]] | None = None
+) -> dict[str, Any]:
+    """The OpenAI grader object of ``grader`` (anything with a ``spec``); :class:`NotExportable` otherwise.
+
+    ``tools`` are the case's: a ``tool_call`` grader made without ``tools=`` checks a call
+    against the case's tools when it grades, so its export carries them.
+    """
     spec = getattr(grader, "spec", None)
     name = str(getattr(grader, "name", "grader"))
     if not isinstance(spec, Mapping):
         raise NotExportable(f"{name}: a grader object without a spec; write it as a python grader or a built-in type")
+    if spec.get("type") == "tool_call" and "tools" not in spec and tools is not None:
+        spec = {**spec, "tools": list(tools)}
     exported = export_spec(spec, name, judge_model)
     sampling = getattr(grader, "sampling", None)
     if exported["type"] in ("score_model", "label_model") and sampling:
@@ -345,6 +356,9 @@ _EXPORTERS: dict[str, Callable[[Mapping[str, Any], str, str | None], dict[str, A
     "json_schema": _json_schema,
     "json_pointer": _json_pointer,
     "pydantic_model": _pydantic,
+    "tool_call": lambda spec, name, judge_model: _python(name, tool_call_source(spec, None)),
+    "no_tool_call": lambda spec, name, judge_model: _python(name, no_tool_call_source(spec)),
+    "tool_sequence": lambda spec, name, judge_model: _python(name, tool_sequence_source(spec)),
 }
 
 

@@ -107,6 +107,55 @@ def test_hostile_answers_case_ids_and_messages_stay_text(page: Page, tmp_path: P
     assert page.evaluate("window.__llmeval_pwned") is None
 
 
+def test_tool_calls_of_a_sample_are_shown_and_hostile_ones_stay_text(page: Page, tmp_path: Path) -> None:
+    hostile_args = json.dumps({"city": HOSTILE[1], "note": HOSTILE[3]})
+    calls = [
+        {"id": "call_1", "name": "get_weather", "arguments": '{"city":"Paris"}', "result": "rain, 12 C"},
+        {
+            "id": "call_2",
+            "name": HOSTILE[0],
+            "arguments": hostile_args,
+            "round": 1,
+            "result": "error: " + HOSTILE[4],
+            "error": HOSTILE[4],
+        },
+        {"id": "call_3", "name": "book", "arguments": HOSTILE[2], "round": 2},
+    ]
+    tools = [{"type": "function", "function": {"name": HOSTILE[0], "description": HOSTILE[1]}}]
+    case = record("weather", "fail", answers=("Take an umbrella.",), tools=tools)
+    case.sample_records[0] = case.sample_records[0].model_validate(
+        {**case.sample_records[0].model_dump(), "tool_calls": calls}
+    )
+    page.load(write(tmp_path, build_report([case, record("other")], "0.1.0")))
+    page.click("button[data-filter='all']")
+    expand_all(page)
+    assert page.evaluate("window.__llmeval_pwned") is None
+    assert page.evaluate("document.querySelectorAll('img, svg, main script').length") == 0
+    shown = page.evaluate(
+        "[...document.querySelectorAll('.tool-call')].map(c => [c.querySelector('.tool-name').textContent,"
+        " c.querySelector('pre.tool-args').textContent,"
+        " (c.querySelector('pre.tool-result') || {textContent: null}).textContent,"
+        " (c.querySelector('.grade') || {textContent: ''}).textContent])"
+    )
+    assert shown == [
+        ["get_weather", '{\n  "city": "Paris"\n}', "rain, 12 C", ""],
+        [HOSTILE[0], json.dumps(json.loads(hostile_args), indent=2), None, "error: " + HOSTILE[4]],
+        ["book", HOSTILE[2], None, ""],  # not JSON: shown as the model wrote it
+    ]
+    assert page.evaluate("[...document.querySelectorAll('.tool-calls')].map(c => c.firstChild.textContent)") == [
+        "3 tool calls"
+    ]
+    offered = page.evaluate("document.querySelector('pre.tools').textContent")
+    assert json.loads(offered) == tools
+    # The search finds a case by a tool it called.
+    page.evaluate(
+        "document.getElementById('search').value = 'get_weather';"
+        "document.getElementById('search').dispatchEvent(new Event('input'))"
+    )
+    time.sleep(0.3)
+    assert shown_cases(page) == ["weather"]
+
+
 def baseline_of(records: list[EvalRecord], regressed: str) -> BaselineComparison:
     changes = [
         CaseChange(

@@ -301,6 +301,51 @@ def test_graders_exports_a_feature_files_cases(tmp_path: Path) -> None:
     assert result.returncode == 0 and "not known before the run: test_plain.py::test_llm" in result.stdout
 
 
+def test_graders_exports_the_tool_graders_with_the_cases_tools(tmp_path: Path) -> None:
+    tools = [
+        {
+            "type": "function",
+            "function": {
+                "name": "get_weather",
+                "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+            },
+        }
+    ]
+    (tmp_path / "tools.json").write_text(json.dumps(tools))
+    (tmp_path / "weather.feature").write_text(
+        textwrap.dedent(
+            """
+            Feature: weather
+              Scenario: umbrella
+                Given the model "gpt-4.1-mini"
+                And the tools from "tools.json"
+                When the user says "Umbrella in Paris?"
+                Then the model calls "get_weather" with arguments:
+                  \"\"\"
+                  {"city": "Paris"}
+                  \"\"\"
+                And the model calls "get_weather" then "get_weather"
+            """
+        )
+    )
+    (tmp_path / "test_weather.py").write_text("from pytest_bdd import scenarios\nscenarios('weather.feature')\n")
+    result = _cli(tmp_path, "graders", "weather.feature", "--out", "graders.json")
+    assert result.returncode == 0, result.stderr
+    (case,) = json.loads((tmp_path / "graders.json").read_text())["cases"]
+    assert case["not_exportable"] == [] and [g["type"] for g in case["graders"]] == ["python", "python"]
+    namespace: dict[str, Any] = {}
+    exec(case["graders"][0]["source"], namespace)  # the source a python grader runs at OpenAI
+
+    def sample(arguments: str) -> dict[str, Any]:
+        call = {"id": "c", "type": "function", "function": {"name": "get_weather", "arguments": arguments}}
+        return {"output_text": "", "output_json": None, "output_tools": [call]}
+
+    assert namespace["grade"](sample('{"city": "Paris"}'), {}) == 1.0
+    assert namespace["grade"](sample('{"city": "Lyon"}'), {}) == 0.0
+    assert namespace["grade"](sample('{"city": "Paris", "extra": 1}'), {}) == 1.0
+    assert namespace["SCHEMA"] == tools[0]["function"]["parameters"]  # the case's tools, fixed in
+
+
 def test_graders_errors(tmp_path: Path) -> None:
     result = _cli(tmp_path, "graders", "nowhere.feature", "--out", "g.json")
     assert (

@@ -89,9 +89,12 @@ def test_a_baseline_saved_to_an_absolute_path_keeps_the_case_keys(project: Proje
         """
     )
     outside = project.pytester.path.parent / f"{project.pytester.path.name}-baselines" / "b.json"
-    project.run("--llmeval-save-baseline", str(outside), *mode).assert_outcomes(passed=1)
+    cache = outside.parent / "cache"  # an absolute cache dir, space form, under -n 2 too
+    args = ("--llmeval-save-baseline", str(outside), "--llmeval-cache-dir", str(cache), "--llmeval-report=json")
+    project.run(*args, *mode).assert_outcomes(passed=1)
     keys = list(json.loads(outside.read_text())["entries"])
     assert keys == ["features/eval.feature::s::m"]
+    assert [c["group"] for c in project.report()["cases"]] == ["features/eval.feature"]
     result = project.run("--llmeval-baseline", str(outside), "--llmeval-fail-on-regression", *mode)
     assert result.ret == 0
     result.stdout.fnmatch_lines(["*0 regressed, 0 improved, 1 unchanged, 0 new, 0 removed*"])

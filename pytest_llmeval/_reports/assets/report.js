@@ -159,7 +159,10 @@
     if (haystacks[i] === undefined) {
       var c = cases[i];
       var parts = [c.case_id, c.group, c.model, c.nodeid, c.reason || "", c.variant || ""];
-      c.sample_records.forEach(function (s) { parts.push(s.answer || "", s.error || ""); });
+      c.sample_records.forEach(function (s) {
+        parts.push(s.answer || "", s.error || "");
+        (s.tool_calls || []).forEach(function (t) { parts.push(t.name, t.arguments, t.result || ""); });
+      });
       haystacks[i] = parts.join("\n").toLowerCase();
     }
     return haystacks[i];
@@ -201,6 +204,31 @@
     }
     return JSON.stringify(value, null, 2);
   }
+  // A sample's tool calls, in the order made: the function, its arguments (indented when they
+  // are JSON, as the model wrote them when not), and the result it was answered with or the
+  // error of the tool function. Names, arguments and results are model or tool output: text only.
+  function pretty(text) {
+    try { return JSON.stringify(JSON.parse(text), null, 2); } catch (e) { return text; }
+  }
+  function toolCalls(calls) {
+    var list = el("div", "tool-calls", el("div", "muted", calls.length + " tool call" + (calls.length === 1 ? "" : "s")));
+    calls.forEach(function (t) {
+      var call = el("div", "tool-call", el("div", "", el("code", "tool-name", t.name), el("span", "muted",
+        " · round " + (t.round || 0) + " · id " + t.id)));
+      call.appendChild(el("pre", "tool-args", pretty(t.arguments)));
+      // A failed tool function's message is what the model was sent: shown once, as the error.
+      if (t.error) {
+        call.appendChild(el("div", "grade", el("span", "err", "error: "), t.error));
+      } else if (t.result !== null && t.result !== undefined) {
+        call.appendChild(el("div", "muted", "result:"));
+        call.appendChild(el("pre", "tool-result", t.result));
+      } else {
+        call.appendChild(el("div", "muted", "not answered"));
+      }
+      list.appendChild(call);
+    });
+    return list;
+  }
   function detail(i) {
     var c = cases[i];
     var box = el("div", "case-detail");
@@ -219,6 +247,10 @@
         box.appendChild(el("div", "msg", el("span", "role", m.role || "?"), el("pre", "", content(m.content))));
       });
     }
+    if (c.tools && c.tools.length) {
+      box.appendChild(el("h3", "", "Tools offered"));
+      box.appendChild(el("pre", "tools", JSON.stringify(c.tools, null, 2)));
+    }
     if (c.row && Object.keys(c.row).length) {
       box.appendChild(el("h3", "", "Row"));
       box.appendChild(el("pre", "", JSON.stringify(c.row, null, 2)));
@@ -229,7 +261,8 @@
       div.appendChild(el("div", "", el("strong", "", "sample " + s.index + ": " + s.outcome), el("span", "muted",
         " · " + s.usage.total_tokens + " tokens · " + s.latency_s.toFixed(2) + " s · " + (s.cached ? "cached" : "not cached") +
         (s.finish_reason ? " · finish " + s.finish_reason : ""))));
-      if (s.answer !== null) div.appendChild(el("pre", "answer", s.answer));
+      if (s.tool_calls && s.tool_calls.length) div.appendChild(toolCalls(s.tool_calls));
+      if (s.answer !== null && (s.answer !== "" || !(s.tool_calls && s.tool_calls.length))) div.appendChild(el("pre", "answer", s.answer));
       if (s.error) div.appendChild(el("div", "grade", el("span", "err", "error: "), s.error));
       s.grades.forEach(function (g) {
         var mark = g.error ? el("span", "err", "error") : g.passed ? el("span", "ok", "pass") : el("span", "no", "fail");

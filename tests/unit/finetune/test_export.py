@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from finetune_data import SYSTEM, case, mixed_report, report
 
+from pytest_llmeval._core.records import EvalRecord, SampleRecord, ToolCallRecord
 from pytest_llmeval._finetune import export
 from pytest_llmeval._finetune.report import FinetuneError
+from pytest_llmeval._finetune.tokens import estimate
+from pytest_llmeval._finetune.validate import validate
 
 
 def _messages(made: export.Export) -> list[list[dict[str, object]]]:
@@ -123,3 +127,94 @@ def test_write_is_one_json_object_per_line(tmp_path: Path) -> None:
     assert [json.loads(line) for line in lines] == [e.data for e in made.examples]
     with pytest.raises(FinetuneError, match="cannot write"):
         export.write(made.examples, out / "nested.jsonl")  # a file where a folder should be
+
+
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+        },
+    }
+]
+
+
+def _tool_case(samples: list[SampleRecord], *, outcome_row: dict[str, Any] | None = None) -> EvalRecord:
+    record = case("weather", [(s.outcome, s.answer) for s in samples], row=outcome_row)
+    return record.model_copy(update={"sample_records": samples, "tools": TOOLS})
+
+
+def test_sft_keeps_the_tool_rounds_of_a_passing_answer_and_validate_accepts_them(tmp_path: Path) -> None:
+    paris = ToolCallRecord(id="call_1", name="get_weather", arguments='{"city": "Paris"}', result="rain, 12 C")
+    lyon = ToolCallRecord(id="call_2", name="get_weather", arguments='{"city": "Lyon"}', result="sun")
+    retry = ToolCallRecord(id="call_3", name="get_weather", arguments='{"city": "Paris"}', round=1, result="rain")
+    looped = SampleRecord(index=0, outcome="pass", answer="Take an umbrella.", tool_calls=[paris, lyon, retry])
+    # An answer that only calls (no loop): the call itself is what is trained on.
+    only_call = SampleRecord(index=1, outcome="pass", answer="", tool_calls=[paris.model_copy(update={"result": None})])
+    failed = SampleRecord(index=2, outcome="fail", answer="No idea.", tool_calls=[paris])
+    made = export.export(report([_tool_case([looped, only_call, failed])]), "sft")
+    first, second = (e.data for e in made.examples)
+    assert first["tools"] == TOOLS and second["tools"] == TOOLS
+    assert first["messages"][2:] == [
+        {
+            "role": "assistant",
+            "tool_calls": [
+                {
+                    "id": "call_1",
+                    "type": "function",
+                    "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
+                },
+                {
+                    "id": "call_2",
+                    "type": "function",
+                    "function": {"name": "get_weather", "arguments": '{"city": "Lyon"}'},
+                },
+            ],
+        },
+        {"role": "tool", "tool_call_id": "call_1", "content": "rain, 12 C"},
+        {"role": "tool", "tool_call_id": "call_2", "content": "sun"},
+        {
+            "role": "assistant",
+            "tool_calls": [
+                {
+                    "id": "call_3",
+                    "type": "function",
+                    "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
+                }
+            ],
+        },
+        {"role": "tool", "tool_call_id": "call_3", "content": "rain"},
+        {"role": "assistant", "content": "Take an umbrella."},
+    ]
+    assert second["messages"][2:] == [first["messages"][2] | {"tool_calls": first["messages"][2]["tool_calls"][:1]}]
+    path = tmp_path / "train.jsonl"
+    export.write(made.examples, path)
+    checked = validate(path, "sft", 1000, estimate())
+    assert checked.problems == [] and checked.examples == 2
+
+
+def test_sft_leaves_out_a_passing_sample_whose_calls_openai_would_reject() -> None:
+    bad = ToolCallRecord(id="c", name="get_weather", arguments="{not json", result="x")
+    dangling = ToolCallRecord(id="d", name="get_weather", arguments="{}", result="x")
+    made = export.export(
+        report(
+            [
+                _tool_case(
+                    [
+                        SampleRecord(index=0, outcome="pass", answer="Rain.", tool_calls=[bad]),
+                        # Answered, but no text after the result: nothing for the assistant to learn.
+                        SampleRecord(index=1, outcome="pass", answer="", tool_calls=[dangling]),
+                    ]
+                )
+            ]
+        ),
+        "sft",
+    )
+    assert made.examples == []
+
+
+def test_sft_without_tool_calls_has_no_tools_array() -> None:
+    made = export.export(report([_tool_case([SampleRecord(index=0, outcome="pass", answer="Sunny.")])]), "sft")
+    (example,) = made.examples
+    assert "tools" not in example.data and example.data["messages"][-1] == {"role": "assistant", "content": "Sunny."}

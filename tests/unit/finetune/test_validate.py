@@ -92,6 +92,21 @@ def test_a_clean_dpo_file_counts_both_sides(tmp_path: Path) -> None:
         (
             {
                 "messages": [
+                    USER,
+                    {
+                        "role": "assistant",
+                        "tool_calls": [{"id": "1", "type": "function", "function": {"name": "f", "arguments": "{}"}}],
+                    },
+                    {"role": "tool", "tool_call_id": "1", "content": "ok"},
+                    ANSWER,
+                ],
+                "tools": [{"type": "function", "function": {"name": "g"}}],
+            },
+            "messages[1].tool_calls[0]: calls 'f', which is not in tools",
+        ),
+        (
+            {
+                "messages": [
                     {"role": "user", "content": [{"type": "image_url", "image_url": {"url": "cat.png"}}]},
                     ANSWER,
                 ]

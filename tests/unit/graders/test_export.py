@@ -11,9 +11,11 @@ from typing import Any
 import pytest
 
 from pytest_llmeval import graders
+from pytest_llmeval._core.request import ToolCall
 from pytest_llmeval._openai_evals.criteria import criteria_graders
 from pytest_llmeval._openai_evals.definition import parse_definition
 from pytest_llmeval.graders._base import Grader, make_sample
+from pytest_llmeval.graders._context import GradingContext, grading
 from pytest_llmeval.graders._export import NotExportable, combined, exportable_types, openai_grader
 
 ANSWERS = [
@@ -164,3 +166,69 @@ def test_what_cannot_be_exported_says_why(tmp_path: Path) -> None:
     with pytest.raises(NotExportable, match="without a spec"):
         openai_grader(object())
     assert "pydantic_model" not in exportable_types() and "regex" in exportable_types()
+
+
+# ---- tool graders: python graders on sample["output_tools"] ---------------------------------
+
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "parameters": {
+                "type": "object",
+                "properties": {"city": {"type": "string"}, "days": {"type": "integer"}},
+                "required": ["city"],
+            },
+        },
+    },
+    {"type": "function", "function": {"name": "book"}},
+]
+
+CALLS: list[list[tuple[str, str]]] = [
+    [],
+    [("get_weather", '{"city": "Paris"}')],
+    [("get_weather", '{"city": "Paris", "days": 3}')],
+    [("get_weather", '{"city": "Paris", "days": "3"}')],  # does not fit the schema
+    [("get_weather", '{"city": "Paris", "days": true}')],
+    [("get_weather", '{"city": "Paris", "days": 3.0}')],
+    [("get_weather", '{"town": "Paris"}')],
+    [("get_weather", "{not json")],
+    [("get_weather", '["Paris"]')],
+    [("book", "{}"), ("get_weather", '{"city": "Lyon"}')],
+    [("get_weather", '{"city": "Lyon"}'), ("book", '{"at": 1}')],
+    [("book", "{}")],
+    [("get_weather", "{bad"), ("get_weather", '{"city": "Paris", "days": 3}')],
+]
+
+TOOL_GRADERS: dict[str, tuple[Grader, list[dict[str, Any]] | None]] = {
+    "called": (graders.tool_call("get_weather"), TOOLS),
+    "called, no tools known": (graders.tool_call("get_weather"), None),
+    "with arguments": (graders.tool_call("get_weather", arguments={"city": "Paris", "days": 3}), TOOLS),
+    "tools given to the grader": (graders.tool_call("get_weather", arguments={"city": "Lyon"}, tools=TOOLS), None),
+    "no parameters schema": (graders.tool_call("book"), TOOLS),
+    "not offered": (graders.tool_call("cancel"), TOOLS),
+    "no_tool_call": (graders.no_tool_call(), None),
+    "sequence": (graders.tool_sequence(["get_weather", "book"]), None),
+}
+
+
+def tool_sample(calls: list[tuple[str, str]]) -> Any:
+    return make_sample("", [ToolCall(id=f"c{i}", name=n, raw_arguments=a) for i, (n, a) in enumerate(calls)])
+
+
+@pytest.mark.parametrize("name", list(TOOL_GRADERS))
+def test_the_export_of_a_tool_grader_scores_every_sample_as_the_grader_does(name: str, tmp_path: Path) -> None:
+    ours, tools = TOOL_GRADERS[name]
+    exported = openai_grader(ours, tools=tools)
+    assert exported["type"] == "python"
+    back = _round_trip(exported, tmp_path)
+    outcomes = set()
+    for calls in CALLS:
+        sample = tool_sample(calls)
+        with grading(GradingContext(engine=None, judge_model=None, tools=tools)):  # type: ignore[arg-type]
+            expected = ours(sample, {})
+        got = back(sample, {})  # no context: the export carries what it needs
+        assert (got.score, got.passed, got.error) == (expected.score, expected.passed, expected.error), calls
+        outcomes.add(expected.passed)
+    assert outcomes == ({False} if name == "not offered" else {True, False})

@@ -311,8 +311,8 @@ def test_python_and_multi(tmp_path: Path) -> None:
             "$.testing_criteria[0].input[0].content: content of type 'input_image' is not supported here",
         ),
         (
-            {"type": "string_check", "input": "{{sample.output_tools}}", "reference": "x", "operation": "eq"},
-            "{{sample.output_tools}} is not supported here",
+            {"type": "string_check", "input": "{{sample.choices}}", "reference": "x", "operation": "eq"},
+            "{{sample.choices}} is not supported here",
         ),
         (
             {

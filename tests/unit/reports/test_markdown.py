@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
-from pytest_llmeval._core.records import EvalRecord, Usage, Verdict
+from pytest_llmeval._core.records import EvalRecord, SampleRecord, ToolCallRecord, Usage, Verdict
 from pytest_llmeval._reports.markdown import markdown
 from pytest_llmeval._reports.summary import build_report
 
@@ -135,3 +135,57 @@ def test_a_case_id_with_a_pipe_or_a_newline_stays_in_its_cell(case_id: str) -> N
     rows = table(text, CASE_HEADER)
     assert len(rows) == 1
     assert rows[0][1:4] == ["m", "fail", "0/1"]
+
+
+TOOL_HEADER = ["case", "sample", "round", "tool", "arguments", "result", "error"]
+
+
+def tool_sample(index: int, outcome: Literal["pass", "fail", "error"], *calls: ToolCallRecord) -> SampleRecord:
+    return SampleRecord(index=index, outcome=outcome, answer="", tool_calls=list(calls))
+
+
+def test_the_tool_calls_of_the_cases_that_did_not_pass_each_on_its_row() -> None:
+    weather = ToolCallRecord(id="c1", name="get_weather", arguments='{"city": "Paris"}', result="rain")
+    again = ToolCallRecord(id="c2", name="get_weather", arguments='{"city": "Lyon"}', round=1, error="ValueError: x")
+    unanswered = ToolCallRecord(id="c3", name="book", arguments="{}")
+    passing = record("ok", sample_records=[tool_sample(0, "pass", weather)])
+    failing = record(
+        "wrong",
+        passes=0,
+        failures=2,
+        sample_records=[tool_sample(0, "fail", weather, again), tool_sample(1, "fail", unanswered)],
+    )
+    text = markdown(build_report([passing, failing], "0"))
+    assert table(text, TOOL_HEADER) == [
+        ["`wrong`", "0", "0", "`get_weather`", '`{"city": "Paris"}`', "`rain`", ""],
+        ["`wrong`", "0", "1", "`get_weather`", '`{"city": "Lyon"}`', "-", "`ValueError: x`"],
+        ["`wrong`", "1", "0", "`book`", "`{}`", "-", ""],
+    ]
+    assert "`ok`" not in text.split("## Tool calls")[1]  # a passing case's calls are in the HTML and JSON
+
+
+def test_no_tool_section_without_tool_calls() -> None:
+    assert "Tool calls" not in markdown(build_report([record("f", passes=0, failures=1)], "0"))
+
+
+HOSTILE = "x`` | <img src=x onerror=alert(1)>\n| injected | row |\\| `"
+
+
+def test_a_hostile_tool_call_stays_in_its_code_spans_and_cells() -> None:
+    call = ToolCallRecord(id="c", name=HOSTILE, arguments=HOSTILE, result=HOSTILE + "y" * 300)
+    text = markdown(
+        build_report([record("c", passes=0, failures=1, sample_records=[tool_sample(0, "fail", call)])], "0")
+    )
+    (row,) = table(text, TOOL_HEADER)
+    assert row[:3] == ["`c`", "0", "0"] and row[6] == ""
+    for cell in row[3:6]:
+        # A code span whose fence is longer than any backtick run inside: nothing in it is HTML.
+        fence = re.match(r"`+", cell)
+        assert fence is not None and len(fence.group(0)) == 3 and cell.endswith(fence.group(0))
+        assert "\n" not in cell
+    assert row[5].endswith("y …```") and len(row[5]) < 260  # results are shortened
+    assert "\n| injected |" not in text
+    # GitHub's own split: a backslash escapes whatever follows it, so only the parity of a
+    # run of backslashes before a pipe decides; the row still has its seven cells.
+    line = next(line for line in text.splitlines() if line.startswith("| `c` | 0 |"))
+    assert len(re.findall(r"(?:\\.|[^|\\])+", line.strip("|"))) == len(TOOL_HEADER)
