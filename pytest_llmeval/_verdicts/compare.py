@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
+from typing import Any
 
 from .._core.ids import without_model
 from .._core.records import EvalRecord, ModelComparison, ModelSummary
@@ -20,31 +21,35 @@ def base_id(record: EvalRecord) -> str:
     return without_model(record.case_id, record.model)
 
 
+def arm_totals(records: Sequence[EvalRecord]) -> dict[str, Any]:
+    """What every side of a side-by-side reports: case and sample rates (decided cases only), tokens, cost.
+
+    One definition for models and prompt variants, so their denominators cannot drift apart.
+    """
+    passed = sum(r.verdict == "pass" for r in records)
+    decided = sum(r.verdict != "error" for r in records)
+    sample_passes = sum(r.passes for r in records)
+    sample_decided = sum(r.passes + r.failures for r in records)
+    return {
+        "cases": len(records),
+        "passed": passed,
+        "decided": decided,
+        "pass_rate": passed / decided if decided else None,
+        "interval": wilson(passed, decided) if decided else None,
+        "sample_pass_rate": sample_passes / sample_decided if sample_decided else None,
+        "tokens": sum(r.usage.total_tokens for r in records),
+        "cost_usd": round(sum(r.cost_usd or 0.0 for r in records), 6),
+    }
+
+
 def model_summaries(records: Sequence[EvalRecord]) -> list[ModelSummary]:
     by_model: dict[str, list[EvalRecord]] = {}
     for record in records:
         by_model.setdefault(record.model, []).append(record)
-    summaries = []
-    for model, rs in by_model.items():
-        passed = sum(r.verdict == "pass" for r in rs)
-        decided = sum(r.verdict != "error" for r in rs)
-        sample_passes = sum(r.passes for r in rs)
-        sample_decided = sum(r.passes + r.failures for r in rs)
-        summaries.append(
-            ModelSummary(
-                model=model,
-                cases=len(rs),
-                passed=passed,
-                decided=decided,
-                pass_rate=passed / decided if decided else None,
-                interval=wilson(passed, decided) if decided else None,
-                sample_pass_rate=sample_passes / sample_decided if sample_decided else None,
-                tokens=sum(r.usage.total_tokens for r in rs),
-                cost_usd=round(sum(r.cost_usd or 0.0 for r in rs), 6),
-                latency_s=round(sum(r.latency_s for r in rs), 3),
-            )
-        )
-    return summaries
+    return [
+        ModelSummary(model=model, latency_s=round(sum(r.latency_s for r in rs), 3), **arm_totals(rs))
+        for model, rs in by_model.items()
+    ]
 
 
 def comparisons(records: Sequence[EvalRecord], order: Sequence[str] = ()) -> list[ModelComparison]:

@@ -21,7 +21,8 @@ from collections.abc import Sequence
 from .._config.variants import PromptVariant
 from .._core.ids import without_model, without_variant
 from .._core.records import EvalRecord, VariantCaseDifference, VariantComparison, VariantSummary
-from .stats import fisher_less, holm, sign_test_two_sided, wilson
+from .compare import arm_totals
+from .stats import fisher_less, holm, sign_test_two_sided
 
 
 def case_key(record: EvalRecord) -> str:
@@ -39,29 +40,11 @@ def variant_summaries(records: Sequence[EvalRecord], variants: Sequence[PromptVa
         if record.variant is not None:
             by_variant.setdefault(record.variant, []).append(record)
     described = {v.name: v.describe() for v in variants}
-    summaries = []
-    for name, rs in by_variant.items():
-        if not rs:
-            continue
-        passed = sum(r.verdict == "pass" for r in rs)
-        decided = sum(r.verdict != "error" for r in rs)
-        sample_passes = sum(r.passes for r in rs)
-        sample_decided = sum(r.passes + r.failures for r in rs)
-        summaries.append(
-            VariantSummary(
-                variant=name,
-                prompt=described.get(name, "?"),
-                cases=len(rs),
-                passed=passed,
-                decided=decided,
-                pass_rate=passed / decided if decided else None,
-                interval=wilson(passed, decided) if decided else None,
-                sample_pass_rate=sample_passes / sample_decided if sample_decided else None,
-                tokens=sum(r.usage.total_tokens for r in rs),
-                cost_usd=round(sum(r.cost_usd or 0.0 for r in rs), 6),
-            )
-        )
-    return summaries
+    return [
+        VariantSummary(variant=name, prompt=described.get(name, "?"), **arm_totals(rs))
+        for name, rs in by_variant.items()
+        if rs
+    ]
 
 
 def variant_comparisons(records: Sequence[EvalRecord], order: Sequence[str], alpha: float) -> list[VariantComparison]:

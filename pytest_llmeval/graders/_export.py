@@ -38,7 +38,7 @@ import types
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from ._export_tools import no_tool_call_source, tool_call_source, tool_sequence_source
+from ._export_tools import JSON_EQUAL, no_tool_call_source, tool_call_source, tool_sequence_source
 from ._multi import NAME_PATTERN
 from ._templates import TEMPLATE
 
@@ -295,24 +295,17 @@ def _refs(schema: Any) -> list[str]:
     return []
 
 
-_POINTER = """
+_POINTER = (
+    """
 import re
 
 TOKENS = {tokens!r}
 EXPECTED = json.loads({expected!r})
 
 
-def _equal(a, b):
-    if isinstance(a, bool) or isinstance(b, bool):
-        return isinstance(a, bool) and isinstance(b, bool) and a == b
-    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
-        return a == b
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(_equal(x, y) for x, y in zip(a, b))
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_equal(a[k], b[k]) for k in a)
-    return type(a) is type(b) and a == b
-
+"""
+    + JSON_EQUAL
+    + """
 
 def grade(sample, item):
     ok, current = _parse(sample["output_text"])
@@ -327,6 +320,7 @@ def grade(sample, item):
             return 0.0
     return 1.0 if _equal(current, EXPECTED) else 0.0
 """
+)
 
 
 def _json_pointer(spec: Mapping[str, Any], name: str, judge_model: str | None) -> dict[str, Any]:

@@ -13,6 +13,22 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+JSON_EQUAL = """
+def _equal(a, b):
+    if isinstance(a, bool) or isinstance(b, bool):
+        return isinstance(a, bool) and isinstance(b, bool) and a == b
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return a == b
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_equal(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_equal(a[k], b[k]) for k in a)
+    return type(a) is type(b) and a == b
+"""
+"""JSON equality in exported source (1 is not True, 1 equals 1.0), as our graders compare;
+shared by every exported grader that compares values. It holds no braces: templates that
+include it are filled with ``str.format``."""
+
 _CALLS = """
 import json
 
@@ -26,7 +42,8 @@ def _calls(sample):
     return found
 """
 
-_TOOL_CALL = """
+_TOOL_CALL = (
+    """
 from jsonschema import Draft202012Validator
 from jsonschema.validators import validator_for
 
@@ -36,17 +53,9 @@ SCHEMA = json.loads({schema!r})
 VALIDATOR = None if SCHEMA is None else validator_for(SCHEMA, default=Draft202012Validator)(SCHEMA)
 
 
-def _equal(a, b):
-    if isinstance(a, bool) or isinstance(b, bool):
-        return isinstance(a, bool) and isinstance(b, bool) and a == b
-    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
-        return a == b
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(_equal(x, y) for x, y in zip(a, b))
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_equal(a[k], b[k]) for k in a)
-    return type(a) is type(b) and a == b
-
+"""
+    + JSON_EQUAL
+    + """
 
 def _fits(raw):
     try:
@@ -63,6 +72,7 @@ def _fits(raw):
 def grade(sample, item):
     return 1.0 if any(name == NAME and _fits(raw) for name, raw in _calls(sample)) else 0.0
 """
+)
 
 _NOT_OFFERED = """
 def grade(sample, item):
