@@ -407,6 +407,8 @@ class Engine:
 
     def close(self) -> None:
         """Close the client on its own loop, then stop the loop."""
+        if self.share is not None:
+            self.share.close()
         loop, thread = self._loop, self._thread
         if loop is None or thread is None:
             return

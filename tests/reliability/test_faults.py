@@ -165,7 +165,7 @@ ROWS = (
         ((Fault.drop(), FOREVER),),
         "connection closed without a byte",
         ("error",),
-        ("connection failed: Server disconnected without sending a response.", f"(after {RETRIES} retries)"),
+        ("connection failed: Server disconnected (after", f"(after {RETRIES} retries)"),
         requests=RETRIES + 1,
     ),
     Row(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -9,7 +10,16 @@ import pytest
 from loopback import Fault
 from project import Project
 
-from pytest_llmeval._case.outcome import RECORD_KEY, STOP_KEY, attach_record, conclude, fail, fails_test, keep
+from pytest_llmeval._case.outcome import (
+    RECORD_KEY,
+    STOP_KEY,
+    attach_record,
+    conclude,
+    fail,
+    fails_test,
+    keep,
+    unicode_safe,
+)
 from pytest_llmeval._config.options import CacheMode, Settings
 from pytest_llmeval._core.records import EvalRecord, SampleRecord, Verdict
 
@@ -196,3 +206,20 @@ def test_in_a_session_the_report_and_the_verdict_agree(project: Project) -> None
     assert after["verdict"] == "error" and after["passes"] == 1
     # The last line of pytest's long report: where the test failed, and with what.
     assert after["reason"] == "the test failed after its case passed: test_outcomes.py:11: AssertionError"
+
+
+def test_a_clean_record_comes_back_as_it_is() -> None:
+    record = {"case": "é ✓ 😀", "samples": [{"text": "ok", "grades": [{"score": 1.0}]}], "n": None}
+    assert unicode_safe(record) is record
+
+
+def test_every_lone_surrogate_is_replaced_wherever_it_is() -> None:
+    record = {"reason": "bad \ud800 here", "samples": [{"text": "x\udfff", "details": {"k\ud83d": ["\ud800"]}}], "n": 3}
+    safe = unicode_safe(record)
+    json.dumps(safe, ensure_ascii=False).encode("utf-8")  # now it crosses xdist and goes into files
+    assert safe["reason"] == "bad \ufffd here" and safe["samples"][0]["text"] == "x\ufffd"
+    assert safe["samples"][0]["details"] == {"k\ufffd": ["\ufffd"]} and safe["n"] == 3
+
+
+def test_a_surrogate_pair_that_is_whole_stays_the_character() -> None:
+    assert unicode_safe({"t": "😀"}) == {"t": "😀"}

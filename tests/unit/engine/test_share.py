@@ -58,3 +58,38 @@ def test_totals(tmp_path: Path) -> None:
     assert a.totals().done == 7 and a.totals().spent == 0.75
     assert a.totals(exclude_self=True).spent == 0.5
     assert not a.all_done()
+
+
+def test_a_line_still_being_written_is_not_read(tmp_path: Path) -> None:
+    owner, other = SharedRun(tmp_path, 0, 1), SharedRun(tmp_path, 0, 1)
+    key, later = "0" * 64, "1" * 64
+    owner.publish(key, Generation(text="first"))
+    log = tmp_path / "results" / "0.jsonl"
+    whole = log.read_bytes()
+    log.write_bytes(whole + b'{"key": "' + later.encode() + b'", "outc')  # cut mid-line
+    assert other.lookup(later) is None
+    found = other.lookup(key)
+    assert found is not None and found.text == "first"
+    log.write_bytes(whole)  # the writer goes on where it was
+    owner.publish(later, Generation(text="second"))
+    found = other.lookup(later)
+    assert found is not None and found.text == "second"
+
+
+def test_a_damaged_line_is_skipped_and_the_rest_is_read(tmp_path: Path) -> None:
+    (tmp_path / "results").mkdir()
+    good = json.dumps({"key": "1" * 64, "outcome": Generation(text="ok").dump()})
+    (tmp_path / "results" / "0.jsonl").write_text('{"key": "' + "0" * 64 + '", "outcome": 3}\nnot json\n' + good + "\n")
+    reader = SharedRun(tmp_path, 0, 1)
+    assert reader.lookup("0" * 64) is None
+    found = reader.lookup("1" * 64)
+    assert found is not None and found.text == "ok"
+
+
+def test_outcomes_are_read_from_the_owner_named(tmp_path: Path) -> None:
+    # A tool round's answer lives with the owner of the round's first request, not its own hash.
+    workers = [SharedRun(tmp_path, i, 2) for i in range(2)]
+    key = "0" * 64  # owned by worker 0 by its hash
+    workers[1].publish(key, Generation(text="from 1"))
+    found = workers[0].wait_for(key, limit=1, owner=1)
+    assert found is not None and found.text == "from 1"
