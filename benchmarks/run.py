@@ -473,8 +473,56 @@ def bench_server_bucket(
     }
 
 
+def bench_fixed_costs(tmp: Path, n: int) -> dict[str, object]:
+    """What every run pays before the plugin sends a request: pytest with N trivial tests, and the SDK's import.
+
+    The declared-Python target is 1.3 x floor + 3 s; these are the parts of the 3 s that
+    no plugin code decides: pytest and its plugins starting (the controller and each
+    xdist worker), N trivial tests run and reported, and ``import openai``, which every
+    process that sends pays once (each xdist worker under ``-n 2``).
+    """
+    project = tmp / "fixed-costs"
+    project.mkdir(parents=True, exist_ok=True)
+    (project / "test_trivial.py").write_text(
+        f"import pytest\n\n\n@pytest.mark.parametrize('i', range({n}))\ndef test_x(i):\n    assert i >= 0\n"
+    )
+    (project / "pytest.ini").write_text("[pytest]\n")
+    imports = []
+    for _ in range(3):
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "import openai"], check=True)
+        imports.append(time.perf_counter() - started)
+    plain = run_pytest(project, *xdist_args(1))
+    xdist = run_pytest(project, *xdist_args(2))
+    # One test: what starting (and, under -n 2, spawning the workers) costs alone.
+    start_plain = run_pytest(project, "test_trivial.py::test_x[0]", *xdist_args(1))
+    start_xdist = run_pytest(project, "test_trivial.py::test_x[0]", *xdist_args(2))
+    import_s = sorted(imports)[1]
+    return {
+        "benchmark": f"fixed costs: {n} trivial tests and import openai",
+        "N": n,
+        "import_openai_s": round(import_s, 2),
+        "pytest_start_plain_s": round(start_plain.wall, 2),
+        "pytest_start_n2_s": round(start_xdist.wall, 2),
+        "pytest_plain_s": round(plain.wall, 2),
+        "pytest_n2_s": round(xdist.wall, 2),
+        # No run that sends can be faster than starting, importing the SDK, and the floor.
+        "start_and_import_plain_s": round(start_plain.wall + import_s, 2),
+        "start_and_import_n2_s": round(start_xdist.wall + import_s, 2),
+        "exit": max(r.returncode for r in (plain, xdist, start_plain, start_xdist)),
+    }
+
+
 BENCHMARKS = ("latency", "xdist", "overhead", "cached", "rpm")
-NEW_BENCHMARKS = ("python-declared", "python-ask", "target-async", "target-sync", "retry-429", "server-bucket")
+NEW_BENCHMARKS = (
+    "fixed-costs",
+    "python-declared",
+    "python-ask",
+    "target-async",
+    "target-sync",
+    "retry-429",
+    "server-bucket",
+)
 
 
 def main() -> None:
@@ -522,6 +570,8 @@ def main() -> None:
             results.append(bench_cached(tmp, args.n))
         if "rpm" in chosen:
             results.append(bench_rpm(tmp, args.rpm_n, 600))
+        if "fixed-costs" in chosen:
+            results.append(bench_fixed_costs(tmp, args.python_n))
         if "python-declared" in chosen:
             results.append(bench_python_ask(tmp, args.python_n, 0.2, 64, 1, "declared"))
             results.append(bench_python_ask(tmp, args.python_n, 0.2, 64, 2, "declared"))

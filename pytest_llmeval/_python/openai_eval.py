@@ -24,6 +24,7 @@ import pytest
 from .._case import pipeline
 from .._case.outcome import conclude, fail, keep
 from .._case.spec import resolve_model
+from .._case.tools import ToolsError, tool_fields
 from .._case.verdict import error_record, make_record
 from .._core.records import EvalRecord
 from .._core.request import Generation
@@ -138,7 +139,17 @@ class OpenAIEval:
         settings = llm.runtime.settings
         # The model the run would have asked: where the samples came from, as far as we know.
         model = resolve_model(settings, self.definition.model, llm.model, side_by_side=llm.case.side_by_side)
-        spec = llm.spec(model=model, samples=1, graders=graders)
+        # The tools the sample was generated with: a tool_call grader checks its calls against them.
+        params = self.definition.sampling_params()
+        problem = None
+        try:
+            offered = tool_fields(params.get("tools"), params.get("tool_choice"))
+        except ToolsError as exc:
+            problem = f"{llm.item.nodeid}: {self.definition.path}: sampling_params: {exc}"
+        if problem is not None:
+            keep(llm.item, error_record(llm.spec(samples=1), problem))
+            fail(problem)
+        spec = llm.spec(model=model, samples=1, graders=graders, **offered)
         answer = Generation(text=self.row.text or "", tool_calls=self.row.tool_calls)
         samples = pipeline.grade(spec, llm.runtime, [answer])
         return conclude(llm.item, make_record(spec, samples, llm.runtime.engine.prices), settings)

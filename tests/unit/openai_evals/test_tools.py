@@ -192,3 +192,35 @@ def test_a_pre_generated_sample_is_graded_on_its_output_tools(project: Project) 
     cases = {c["case_id"]: c for c in project.report()["cases"]}
     assert cases["test_weather[rome]"]["sample_records"][0]["tool_calls"][0]["name"] == "get_weather"
     assert cases["test_weather[oslo]"]["verdict"] == "fail"
+
+
+def test_a_pre_generated_sample_is_checked_against_the_tools_of_the_eval(project: Project) -> None:
+    # Only the name criterion: what tells the two samples apart is the tool's schema ("city" is required).
+    data = {**WEATHER, "testing_criteria": [NAMES_THE_TOOL]}
+    write(project.path / "evals" / "weather.json", data)
+
+    def calls(arguments: str) -> list[dict[str, Any]]:
+        return [{"id": "c1", "type": "function", "function": {"name": "get_weather", "arguments": arguments}}]
+
+    rows = [
+        {"item": {"id": "fits", "city": "Rome"}, "sample": {"output_tools": calls('{"city": "Rome"}')}},
+        {"item": {"id": "misfits", "city": "Rome"}, "sample": {"output_tools": calls('{"town": "Rome"}')}},
+    ]
+    write(project.path / "evals" / "weather.jsonl", rows)
+    project.pytester.makepyfile(
+        test_marked="""
+        import pytest
+        from pytest_llmeval import graders
+
+        @pytest.mark.llmeval_openai_eval("evals/weather.json", items="evals/weather.jsonl")
+        def test_weather(openai_eval):
+            openai_eval.check(graders.tool_call("get_weather"))
+        """
+    )
+    project.run("--llmeval-report=json").assert_outcomes(passed=1, failed=1)
+    assert project.server.total_requests == 0
+    cases = {c["case_id"]: c for c in project.report()["cases"]}
+    assert cases["test_weather[fits]"]["verdict"] == "pass" and cases["test_weather[fits]"]["tools"] == TOOLS
+    assert cases["test_weather[misfits]"]["verdict"] == "fail"
+    grades = cases["test_weather[misfits]"]["sample_records"][0]["grades"]
+    assert any(g["grader"] == "tool_call" and not g["passed"] for g in grades), grades
